@@ -1,0 +1,41 @@
+// Reading and writing the JSON cases of the `mhsa` command. Every failure is a
+// CaseError whose what() is one line saying what was expected and what was
+// found, so the command can print it and exit 2.
+#ifndef MHSA_SRC_CLI_CASE_IO_H_
+#define MHSA_SRC_CLI_CASE_IO_H_
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mhsa {
+namespace cli {
+
+struct CaseError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Case {
+  int embedding_dim = 0;
+  int attention_dim = 0;
+  int num_heads = 0;
+  int batch = 0;
+  int context = 0;
+  std::vector<float> embedded;  // [batch][context][embedding_dim]
+};
+
+// Parses a case with the fields embedding_dim, attention_dim, num_heads and
+// embedded (a [batch][context][embedding_dim] array of numbers). Checks the
+// shape but not the layer's own rules (num_heads dividing attention_dim):
+// the library's constructor owns those.
+Case ParseCase(const std::string& text);
+
+// {"output": [[[...]]]} for out: [batch][context][attention_dim], each value
+// written as the shortest decimal that reads back as the same float.
+std::string FormatOutput(const std::vector<float>& out, int batch, int context,
+                         int attention_dim);
+
+}  // namespace cli
+}  // namespace mhsa
+
+#endif  // MHSA_SRC_CLI_CASE_IO_H_

@@ -1,0 +1,49 @@
+// The plain scalar reference: the problem's computation written as loops, with
+// an explicit causal mask. It is the spec that every fast kernel is proven
+// against, so it stays plain: no blocking, no SIMD, no cleverness.
+//
+// Two precisions: T = float accumulates in float (what a float32 user would
+// get); T = double accumulates in long double (the "truth" for error bounds).
+#ifndef MHSA_SRC_REFERENCE_H_
+#define MHSA_SRC_REFERENCE_H_
+
+#include <cstddef>
+
+namespace mhsa {
+namespace ref {
+
+// c[i][j] = sum_k a[i][k] * b[j][k]: C = A·Bᵀ with B stored as rows, the shape
+// of both x·Wᵀ and q·kᵀ.
+// a: [m][k] stride lda; b: [n][k] stride ldb; c: [m][n] stride ldc.
+template <typename T>
+void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc,
+              size_t m, size_t n, size_t k);
+
+// Softmax of row i over columns 0..i (the causal mask), after dividing each
+// score by `divisor` (sqrt(head_dim), as the problem writes it); columns after
+// i become exactly 0.
+// scores: [rows][cols] stride ld, rows <= cols.
+template <typename T>
+void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols, T divisor);
+
+// One head of one sequence.
+// x: [context][embedding_dim]; wq, wk, wv: [head_dim][embedding_dim];
+// out: [context][head_dim] with row stride ld_out.
+template <typename T>
+void Head(const float* x, size_t context, size_t embedding_dim,
+          const float* wq, const float* wk, const float* wv, size_t head_dim,
+          T* out, size_t ld_out);
+
+// The whole layer.
+// x: [batch][context][embedding_dim];
+// weights: [num_heads][3][head_dim][embedding_dim], projections in the order
+// query, key, value;
+// out: [batch][context][num_heads * head_dim].
+template <typename T>
+void Forward(const float* x, size_t batch, size_t context, size_t embedding_dim,
+             const float* weights, size_t num_heads, size_t head_dim, T* out);
+
+}  // namespace ref
+}  // namespace mhsa
+
+#endif  // MHSA_SRC_REFERENCE_H_

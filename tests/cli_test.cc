@@ -1,0 +1,171 @@
+// The `mhsa` command run as a subprocess: good cases reproduce the golden
+// outputs; every kind of bad input gives one line on stderr, exit code 2, and
+// no output file.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "golden_check.h"
+#include "test_data.h"
+
+namespace mhsa {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("mhsa_cli_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path Write(const std::string& name, const std::string& text) {
+    const fs::path path = dir_ / name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  Result Run(const std::string& args) {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string command = std::string(MHSA_CLI_PATH) + " " + args + " >" +
+                                out.string() + " 2>" + err.string() + " </dev/null";
+    const int status = std::system(command.c_str());
+    Result r;
+    // A crash (signal) leaves exit_code at -1, which no test accepts.
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    r.out = Slurp(out);
+    r.err = Slurp(err);
+    return r;
+  }
+
+  // Bad input: exit 2, exactly one line on stderr naming `needle`, nothing on
+  // stdout, and the requested output file never created.
+  void ExpectRefused(const std::string& case_text, const std::string& needle) {
+    const fs::path input = Write("case.json", case_text);
+    const fs::path output = dir_ / "out.json";
+    const Result r = Run("run --input " + input.string() + " --output " + output.string());
+    EXPECT_EQ(r.exit_code, 2) << case_text;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    ASSERT_FALSE(r.err.empty());
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err << " lacks " << needle;
+    EXPECT_FALSE(fs::exists(output)) << case_text;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, DemoPrintsTheExample) {
+  const Result r = Run("demo");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The problem's first golden case, rounded to 4 decimals.
+  EXPECT_NE(r.out.find("[[[0.9293,-0.9269,0.9293,-0.9269],[0.3582,-0.5344,0.3582,-0.5344]]]"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("shape (1, 2, 4)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("served by SIMD target: "), std::string::npos) << r.out;
+}
+
+TEST_F(CliTest, RunReproducesGoldenCases) {
+  const auto doc = test::LoadJson("golden_seed_cases.json");
+  int index = 0;
+  for (const auto& c : doc["cases"]) {
+    SCOPED_TRACE("case " + std::to_string(index++));
+    nlohmann::json input = c;
+    input.erase("expected");
+    const fs::path in = Write("case.json", input.dump());
+    const fs::path out = dir_ / "out.json";
+    const Result r = Run("run --input " + in.string() + " --output " + out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto got = nlohmann::json::parse(Slurp(out));
+    const test::GoldenVerdict verdict = test::CheckGolden(
+        c["embedding_dim"].get<int>(), c["attention_dim"].get<int>(),
+        c["num_heads"].get<int>(), test::Flat(c["embedded"]),
+        static_cast<int>(c["embedded"].size()), static_cast<int>(c["embedded"][0].size()),
+        test::Flat(c["expected"]), test::Flat(got["output"]));
+    for (const auto& failure : verdict.failures) ADD_FAILURE() << failure;
+    EXPECT_EQ(verdict.exact + verdict.ties.size(), test::Flat(c["expected"]).size());
+  }
+}
+
+TEST_F(CliTest, RunToStdoutAndDecimals) {
+  const fs::path in = Write("case.json",
+                            R"({"embedding_dim": 1, "attention_dim": 1, "num_heads": 1,
+                                "embedded": [[[-0.1262]]]})");
+  Result r = Run("run --input " + in.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"output\":[[[0.1039]]]}\n");
+  r = Run("run --input " + in.string() + " --decimals 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"output\":[[[0.1]]]}\n");
+}
+
+TEST_F(CliTest, RefusesBadInput) {
+  const std::string good_head = R"("embedding_dim": 2, "attention_dim": 4, "num_heads": 2, )";
+  ExpectRefused("{\"embedding_dim\": 2, \"attention", "JSON");             // truncated
+  ExpectRefused("{embedding_dim: 2}", "JSON");                                // malformed
+  ExpectRefused("[1, 2]", "object");                                          // not an object
+  ExpectRefused(R"({"attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
+                "embedding_dim");                                             // missing field
+  ExpectRefused("{" + good_head + "\"embedded\": [[[1, \"x\"]]]}", "number");  // non-number
+  ExpectRefused("{" + good_head + "\"embedded\": [[[1, 2], [3]]]}", "embedding_dim = 2");
+  ExpectRefused("{" + good_head + "\"embedded\": [[[1, 2]], [[1, 2], [3, 4]]]}", "rows");
+  ExpectRefused("{" + good_head + "\"embedded\": []}", "non-empty");
+  ExpectRefused("{" + good_head + "\"embedded\": [[[1, 2, 3]]]}", "embedding_dim = 2");
+  ExpectRefused("{" + good_head + "\"embedded\": [[[1, 1e39]]]}", "float32");
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 6, "num_heads": 4, "embedded": [[[1, 2]]]})",
+                "multiple");                                                  // does not divide
+  ExpectRefused(R"({"embedding_dim": 2.5, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
+                "integer");
+  ExpectRefused(R"({"embedding_dim": 0, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
+                "embedding_dim");
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 99999999999, "num_heads": 1, "embedded": [[[1, 2]]]})",
+                "attention_dim");
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 2000000000, "num_heads": 1, "embedded": [[[1, 2]]]})",
+                "memory");
+}
+
+TEST_F(CliTest, RefusesBadCommandLines) {
+  const fs::path missing = dir_ / "no_such_file.json";
+  const fs::path output = dir_ / "out.json";
+  for (const std::string& args :
+       {std::string(""), std::string("frobnicate"), std::string("run"),
+        "run --input " + missing.string() + " --output " + output.string(),
+        std::string("run --input"), std::string("run --bogus 1"),
+        std::string("run --input x.json --decimals two"),
+        std::string("run --input x.json --decimals 99")}) {
+    const Result r = Run(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_TRUE(r.out.empty()) << args;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << args << ": " << r.err;
+    EXPECT_FALSE(fs::exists(output)) << args;
+  }
+}
+
+}  // namespace
+}  // namespace mhsa
