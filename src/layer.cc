@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "reference.h"
+#include "attention.h"
+#include "gemm.h"
 
 namespace mhsa {
 
@@ -13,7 +14,23 @@ MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in,
     : embedding_dim(embedding_dim_in),
       head_dim(head_dim_in),
       num_heads(num_heads_in),
-      weights(std::move(weights_in)) {}
+      weights(std::move(weights_in)) {
+  Repack();
+}
+
+void MultiHeadedSelfAttention::Impl::Repack() {
+  const size_t per_projection = head_dim * embedding_dim;
+  std::vector<float> rows(3 * num_heads * per_projection);
+  for (size_t h = 0; h < num_heads; ++h) {
+    for (size_t proj = 0; proj < 3; ++proj) {
+      const float* src = weights.data() + (3 * h + proj) * per_projection;
+      std::copy(src, src + per_projection,
+                rows.data() + (proj * num_heads + h) * per_projection);
+    }
+  }
+  packed = PackRows(rows.data(), embedding_dim, 3 * num_heads * head_dim,
+                    embedding_dim);
+}
 
 void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query,
                                              const float* key,
@@ -23,6 +40,7 @@ void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query,
   std::copy(query, query + n, w);
   std::copy(key, key + n, w + n);
   std::copy(value, value + n, w + 2 * n);
+  Repack();
 }
 
 void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query,
@@ -37,8 +55,14 @@ void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query,
 void MultiHeadedSelfAttention::Impl::Forward(const float* embedded,
                                              size_t batch, size_t context,
                                              float* out) const {
-  ref::Forward(embedded, batch, context, embedding_dim, weights.data(),
-               num_heads, head_dim, out);
+  // qkv: [batch][context][3][num_heads][head_dim]; its rows are the
+  // projection's output and the attention's input.
+  const size_t attention_dim = num_heads * head_dim;
+  AlignedFloats qkv(batch * context * 3 * attention_dim);
+  GemmPacked(embedded, embedding_dim, packed, qkv.data(), 3 * attention_dim,
+             batch * context);
+  CausalAttention(qkv.data(), 3 * attention_dim, batch, context, num_heads,
+                  head_dim, out, attention_dim);
 }
 
 }  // namespace mhsa

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "gemm.h"
 #include "mhsa/mhsa.h"
 
 namespace mhsa {
@@ -27,6 +28,14 @@ struct MultiHeadedSelfAttention::Impl {
   size_t head_dim;
   size_t num_heads;
   std::vector<float> weights;
+  // Every head's q, k and v weights as one B matrix of the projection GEMM,
+  // packed once here rather than on every call: rows [3][num_heads][head_dim]
+  // of embedding_dim, so that one GEMM writes each token's q for all heads,
+  // then k, then v.
+  PackedB packed;
+
+ private:
+  void Repack();
 };
 
 }  // namespace mhsa

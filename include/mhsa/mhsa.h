@@ -60,8 +60,18 @@ class MultiHeadedSelfAttention {
 // decimals must lie in [-38, 38].
 void RoundToDecimals(float* data, size_t count, int decimals);
 
-// The SIMD target that serves calls now, e.g. "AVX3", "AVX2", "NEON", "SCALAR".
+// The SIMD target that serves calls now, e.g. "AVX3", "AVX2", "NEON", "SCALAR":
+// the best one this build compiled and this CPU runs, unless the environment
+// variable MHSA_TARGET (read at first use) or SetTarget names another.
 const char* ActiveTarget();
+
+// The targets this build compiled and this CPU runs, best first.
+std::vector<std::string> AvailableTargets();
+
+// Makes `name` (one of AvailableTargets(); "" for the best) serve all later
+// calls in this process. Throws std::invalid_argument for any other name.
+// Meant for tests and benchmarks; not to be called while Forward runs.
+void SetTarget(const std::string& name);
 
 }  // namespace mhsa
 

@@ -1,0 +1,38 @@
+// Block sizes, in one place, each with its reason. Target-specific register
+// tiles (MR) live in gemm-inl.h beside the microkernel they shape.
+#ifndef MHSA_SRC_BLOCKING_H_
+#define MHSA_SRC_BLOCKING_H_
+
+#include <cstddef>
+
+namespace mhsa {
+
+// Width of a packed B panel, in floats, for every target: two AVX-512
+// vectors, four AVX2, eight SSE4/NEON. One layout for all targets lets the
+// projection weights be packed once when they are set, whatever target later
+// serves the call. 128 bytes: two cache lines per k step.
+inline constexpr size_t kPanel = 32;
+
+// k-block of the GEMM: a 32 x 256 float B panel is 32 KiB and stays in the
+// 48 KiB L1 while a whole MC x 256 block of A streams past it.
+inline constexpr size_t kKC = 256;
+
+// Rows of A per task and per packed block: 96 x 256 floats = 96 KiB in L2,
+// a multiple of every target's MR (12, 3, 1), and fine enough that a
+// 2048-row projection splits into 22 tasks for 2 threads.
+inline constexpr size_t kMC = 96;
+
+// Flash attention: queries per block (a multiple of every MR) and keys per
+// block. 48 x 256 scores (48 KiB) plus the packed K and V blocks (2 x 64 KiB
+// at head_dim 64) sit in L2; 256 keys amortise the per-block softmax
+// bookkeeping over many FMAs.
+inline constexpr size_t kQueryBlock = 48;
+inline constexpr size_t kKeyBlock = 256;
+
+inline constexpr size_t RoundUp(size_t n, size_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
+}  // namespace mhsa
+
+#endif  // MHSA_SRC_BLOCKING_H_

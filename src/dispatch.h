@@ -1,0 +1,38 @@
+// Run-time choice of the SIMD target, owned by mhsa rather than by Highway's
+// process-wide state: MHSA_TARGET (or SetTarget) restricts mhsa alone, and a
+// test can force each compiled target in turn.
+//
+// Each kernel family's .cc compiles itself once per target through
+// foreach_target.h and HWY_EXPORTs its entry points; MHSA_DISPATCH(Fn) picks
+// the entry of the chosen target from that table, as HWY_DYNAMIC_DISPATCH
+// would with Highway's own choice.
+#ifndef MHSA_SRC_DISPATCH_H_
+#define MHSA_SRC_DISPATCH_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include <hwy/highway.h>
+
+namespace mhsa {
+
+// The Highway target bit (HWY_AVX3, HWY_AVX2, ..., HWY_SCALAR) that serves
+// calls now: the best one compiled in and supported by this CPU, unless
+// restricted by MHSA_TARGET or SetTarget.
+int64_t ChosenTarget();
+
+// Position of `target` in a table made by HWY_EXPORT, in the layout that
+// hwy::ChosenTarget::GetIndex uses: entry 0 is Highway's own initialising
+// stub, then the dynamic targets, then the scalar fallback.
+inline size_t DispatchIndex(int64_t target) {
+  const int64_t shifted = HWY_CHOSEN_TARGET_SHIFT(target);
+  const int64_t mask = shifted != 0 ? shifted : HWY_CHOSEN_TARGET_MASK_SCALAR;
+  return hwy::Num0BitsBelowLS1Bit_Nonzero64(static_cast<uint64_t>(mask));
+}
+
+}  // namespace mhsa
+
+#define MHSA_DISPATCH(FUNC) \
+  (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(::mhsa::ChosenTarget())])
+
+#endif  // MHSA_SRC_DISPATCH_H_

@@ -1,0 +1,225 @@
+// GEMM building blocks for one SIMD target, after BLIS: A is packed into
+// panels of MR rows, B into panels of kPanel columns, and an MR x kPanel
+// register-blocked microkernel computes one tile of C. Included by the
+// per-target code of gemm.cc and attention.cc (through foreach_target.h).
+//
+// Shapes, row-major, strides in elements:
+//   packed A: [ceil(m / MR)][k][MR]        (row r of panel i is A row i*MR + r)
+//   packed B: [ceil(n / kPanel)][k][kPanel] (column j of panel i is B column i*kPanel + j)
+// Padding rows and columns are zero, so edge tiles run the full kernel and
+// only their valid part is stored.
+
+// Toggling include guard: one copy per target.
+#if defined(MHSA_SRC_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MHSA_SRC_GEMM_INL_H_
+#undef MHSA_SRC_GEMM_INL_H_
+#else
+#define MHSA_SRC_GEMM_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstddef>
+
+#include "blocking.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mhsa {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Rows of the register tile. The tile holds MR x (kPanel / lanes)
+// accumulators; FMA latency (4 cycles) x 2 ports needs at least 8 of them,
+// and they plus the B vector and the broadcast must fit the register file.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused into FMA.
+inline constexpr size_t kMR = 12;
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_NEON
+// AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector.
+// NEON, 32 q registers: 3 x 8 = 24 accumulators, 3 broadcasts, 1 B vector.
+inline constexpr size_t kMR = 3;
+#else
+// SSE4/SSSE3 (no FMA, 4 lanes: 8 accumulators for one row) and SCALAR.
+inline constexpr size_t kMR = 1;
+#endif
+
+inline constexpr size_t kLanes = hn::MaxLanes(DF());
+static_assert(kPanel % kLanes == 0, "a B panel must be whole vectors");
+inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
+
+// Packs rows [0, m) and columns [0, k) of A (stride lda) into MR-row panels.
+// dst: [ceil(m / kMR)][k][kMR].
+inline void PackA(const float* HWY_RESTRICT a, size_t lda, size_t m, size_t k,
+                  float* HWY_RESTRICT dst) {
+  for (size_t i0 = 0; i0 < m; i0 += kMR) {
+    float* panel = dst + i0 * k;
+    const size_t rows = std::min(kMR, m - i0);
+    for (size_t r = 0; r < kMR; ++r) {
+      if (r < rows) {
+        const float* src = a + (i0 + r) * lda;
+        for (size_t p = 0; p < k; ++p) panel[p * kMR + r] = src[p];
+      } else {
+        for (size_t p = 0; p < k; ++p) panel[p * kMR + r] = 0.0f;
+      }
+    }
+  }
+}
+
+// Packs B given as rows (b: [n][k], stride ldb: the layout of W in x·Wᵀ and
+// of k in q·kᵀ) into panels. dst: [ceil(n / kPanel)][k][kPanel].
+inline void PackBFromRows(const float* HWY_RESTRICT b, size_t ldb, size_t n,
+                          size_t k, float* HWY_RESTRICT dst) {
+  for (size_t j0 = 0; j0 < n; j0 += kPanel) {
+    float* panel = dst + j0 * k;
+    const size_t cols = std::min(kPanel, n - j0);
+    for (size_t j = 0; j < kPanel; ++j) {
+      if (j < cols) {
+        // Read a row of B contiguously; write with a stride of one panel row.
+        const float* src = b + (j0 + j) * ldb;
+        for (size_t p = 0; p < k; ++p) panel[p * kPanel + j] = src[p];
+      } else {
+        for (size_t p = 0; p < k; ++p) panel[p * kPanel + j] = 0.0f;
+      }
+    }
+  }
+}
+
+// Packs B given as columns (b: [k][n], stride ldb: the layout of v in p·v)
+// into panels. dst: [ceil(n / kPanel)][k][kPanel].
+inline void PackBFromCols(const float* HWY_RESTRICT b, size_t ldb, size_t n,
+                          size_t k, float* HWY_RESTRICT dst) {
+  for (size_t j0 = 0; j0 < n; j0 += kPanel) {
+    float* panel = dst + j0 * k;
+    const size_t cols = std::min(kPanel, n - j0);
+    for (size_t p = 0; p < k; ++p) {
+      std::copy(b + p * ldb + j0, b + p * ldb + j0 + cols, panel + p * kPanel);
+      std::fill(panel + p * kPanel + cols, panel + (p + 1) * kPanel, 0.0f);
+    }
+  }
+}
+
+// One MR x kPanel tile of C from an A panel and a B panel, k steps.
+//   accumulate: C += A·B (beta = 1); otherwise C = A·B and C is never read
+//               (beta = 0: C may hold NaN).
+//   Stores rows [0, m_valid) and columns [0, n_valid) only.
+//   diag: causal limit. Row r may use k steps p < diag + r only; steps past
+//         that are skipped, not multiplied by a zero, so that a NaN in a
+//         later value row cannot leak into an earlier query (0 * NaN = NaN).
+//         Pass diag >= k for an unmasked tile.
+inline void MicroKernel(const float* HWY_RESTRICT ap,
+                        const float* HWY_RESTRICT bp, size_t k,
+                        float* HWY_RESTRICT c, size_t ldc, size_t m_valid,
+                        size_t n_valid, bool accumulate, ptrdiff_t diag) {
+  const DF d;
+  VF acc[kMR][kNV];
+  for (size_t r = 0; r < kMR; ++r) {
+    for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
+  }
+  // Steps every row may take, then the triangle where rows drop out.
+  const size_t full =
+      diag <= 0 ? 0 : std::min(k, static_cast<size_t>(diag));
+  for (size_t p = 0; p < full; ++p) {
+    const float* HWY_RESTRICT brow = bp + p * kPanel;
+    const float* HWY_RESTRICT arow = ap + p * kMR;
+    if (kNV <= 2) {
+      // Few B vectors: hold them all, stream the broadcasts (on AVX-512 the
+      // broadcast folds into the FMA as a memory operand).
+      VF b[kNV];
+      for (size_t v = 0; v < kNV; ++v) b[v] = hn::LoadU(d, brow + v * kLanes);
+      for (size_t r = 0; r < kMR; ++r) {
+        const VF a = hn::Set(d, arow[r]);
+        for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
+      }
+    } else {
+      // Many B vectors: hold the MR broadcasts, stream B.
+      VF a[kMR];
+      for (size_t r = 0; r < kMR; ++r) a[r] = hn::Set(d, arow[r]);
+      for (size_t v = 0; v < kNV; ++v) {
+        const VF b = hn::LoadU(d, brow + v * kLanes);
+        for (size_t r = 0; r < kMR; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
+      }
+    }
+  }
+  for (size_t p = full; p < k; ++p) {
+    const float* HWY_RESTRICT brow = bp + p * kPanel;
+    const float* HWY_RESTRICT arow = ap + p * kMR;
+    for (size_t r = 0; r < kMR; ++r) {
+      if (static_cast<ptrdiff_t>(p) >= diag + static_cast<ptrdiff_t>(r)) continue;
+      const VF a = hn::Set(d, arow[r]);
+      for (size_t v = 0; v < kNV; ++v) {
+        acc[r][v] = hn::MulAdd(a, hn::LoadU(d, brow + v * kLanes), acc[r][v]);
+      }
+    }
+  }
+
+  if (m_valid == kMR && n_valid == kPanel) {
+    for (size_t r = 0; r < kMR; ++r) {
+      float* HWY_RESTRICT crow = c + r * ldc;
+      for (size_t v = 0; v < kNV; ++v) {
+        VF sum = acc[r][v];
+        if (accumulate) sum = hn::Add(sum, hn::LoadU(d, crow + v * kLanes));
+        hn::StoreU(sum, d, crow + v * kLanes);
+      }
+    }
+    return;
+  }
+  // Edge tile: spill to a buffer, then touch only the valid part of C.
+  HWY_ALIGN float tile[kMR * kPanel];
+  for (size_t r = 0; r < kMR; ++r) {
+    for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
+  }
+  for (size_t r = 0; r < m_valid; ++r) {
+    float* HWY_RESTRICT crow = c + r * ldc;
+    const float* HWY_RESTRICT trow = tile + r * kPanel;
+    for (size_t j = 0; j < n_valid; ++j) crow[j] = accumulate ? crow[j] + trow[j] : trow[j];
+  }
+}
+
+// C (m x n) = or += packed A (m x k) · packed B (k x n), all tiles.
+//   ap: [ceil(m / kMR)][k][kMR]; bp: [ceil(n / kPanel)][bk][kPanel] where
+//   bk >= k is the panel height (the packed matrix's full k) and the panel
+//   starts at step 0 of this product.
+//   diag: causal limit for row 0 of C (see MicroKernel); rows below add one
+//   each. Pass a value >= k + m for none.
+inline void TileProduct(const float* HWY_RESTRICT ap, size_t m,
+                        const float* HWY_RESTRICT bp, size_t bk, size_t n,
+                        size_t k, float* HWY_RESTRICT c, size_t ldc,
+                        bool accumulate, ptrdiff_t diag) {
+  // Loop over B panels outside A panels: the kPanel x k B panel stays in L1
+  // while the A panels stream from L2.
+  for (size_t j0 = 0; j0 < n; j0 += kPanel) {
+    const float* bpanel = bp + j0 * bk;
+    const size_t cols = std::min(kPanel, n - j0);
+    for (size_t i0 = 0; i0 < m; i0 += kMR) {
+      MicroKernel(ap + i0 * k, bpanel, k, c + i0 * ldc + j0, ldc,
+                  std::min(kMR, m - i0), cols, accumulate,
+                  diag + static_cast<ptrdiff_t>(i0));
+    }
+  }
+}
+
+// C = A·Bᵀ for rows [0, m) of A (m <= kMC), with B already packed over its
+// whole k (bp: [ceil(n / kPanel)][k][kPanel]). beta = 0: C is never read.
+// a_pack: scratch of kMC * kKC floats.
+inline void GemmRowBlock(const float* HWY_RESTRICT a, size_t lda, size_t m,
+                         const float* HWY_RESTRICT bp, size_t n, size_t k,
+                         float* HWY_RESTRICT c, size_t ldc,
+                         float* HWY_RESTRICT a_pack) {
+  const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
+  for (size_t k0 = 0; k0 < k; k0 += kKC) {
+    const size_t kc = std::min(kKC, k - k0);
+    PackA(a + k0, lda, m, kc, a_pack);
+    // k-blocks after the first add to C: the sum over k keeps its order.
+    TileProduct(a_pack, m, bp + k0 * kPanel, k, n, kc, c, ldc, k0 > 0, kNoMask);
+  }
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace mhsa
+HWY_AFTER_NAMESPACE();
+
+#endif  // MHSA_SRC_GEMM_INL_H_

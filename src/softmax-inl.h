@@ -1,0 +1,127 @@
+// Row pieces of the causal softmax for one SIMD target, shared by the
+// standalone softmax (softmax.cc) and the flash attention (attention.cc).
+//
+// exp is Highway's contrib Exp: max error 1 ULP for float inputs in
+// [-FLT_MAX, 104] (its documented contract; softmax_test checks it against
+// std::exp in double). Our inputs are s - max <= 0. Highway maps NaN to 0 and
+// anything below -104 (so -inf) to exactly 0; NaN and +inf scores are caught
+// before exp and turn the whole row to NaN, as torch's softmax does.
+
+#if defined(MHSA_SRC_SOFTMAX_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MHSA_SRC_SOFTMAX_INL_H_
+#undef MHSA_SRC_SOFTMAX_INL_H_
+#else
+#define MHSA_SRC_SOFTMAX_INL_H_
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mhsa {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// row[0..n) *= scale; returns the max of the scaled row. Sets *bad when a
+// scaled score is NaN or +inf: torch's softmax would then give NaN for the
+// whole row (through inf - inf or NaN arithmetic), and so do we.
+inline float ScaleAndMax(float* HWY_RESTRICT row, size_t n, float scale,
+                         bool* bad) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto vscale = hn::Set(d, scale);
+  const auto inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  auto vmax = hn::Set(d, -std::numeric_limits<float>::infinity());
+  // Not (x < inf) is true exactly for NaN and +inf.
+  auto vbad = hn::Ne(vmax, vmax);  // All false.
+  size_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto x = hn::Mul(hn::LoadU(d, row + i), vscale);
+    hn::StoreU(x, d, row + i);
+    vbad = hn::Or(vbad, hn::Not(hn::Lt(x, inf)));
+    vmax = hn::Max(vmax, x);
+  }
+  if (i < n) {
+    const auto valid = hn::FirstN(d, n - i);
+    // Lanes past n load as -inf so they change neither the max nor the flag.
+    const auto x = hn::IfThenElse(
+        valid, hn::Mul(hn::MaskedLoad(valid, d, row + i), vscale),
+        hn::Set(d, -std::numeric_limits<float>::infinity()));
+    hn::BlendedStore(x, valid, d, row + i);
+    vbad = hn::Or(vbad, hn::Not(hn::Lt(x, inf)));
+    vmax = hn::Max(vmax, x);
+  }
+  if (!hn::AllFalse(d, vbad)) *bad = true;
+  return hn::GetLane(hn::MaxOfLanes(d, vmax));
+}
+
+// row[i] = exp(row[i] - max) for i < n; returns their sum. max is finite.
+inline float ExpAndSum(float* HWY_RESTRICT row, size_t n, float max) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto vmax = hn::Set(d, max);
+  // Two sums: the add latency (4 cycles) would otherwise bound the loop.
+  auto sum0 = hn::Zero(d), sum1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    const auto e0 = hn::Exp(d, hn::Sub(hn::LoadU(d, row + i), vmax));
+    const auto e1 = hn::Exp(d, hn::Sub(hn::LoadU(d, row + i + N), vmax));
+    hn::StoreU(e0, d, row + i);
+    hn::StoreU(e1, d, row + i + N);
+    sum0 = hn::Add(sum0, e0);
+    sum1 = hn::Add(sum1, e1);
+  }
+  for (; i < n; i += N) {
+    const auto valid = hn::FirstN(d, n - i);
+    const auto e = hn::IfThenElseZero(
+        valid, hn::Exp(d, hn::Sub(hn::MaskedLoad(valid, d, row + i), vmax)));
+    hn::BlendedStore(e, valid, d, row + i);
+    sum0 = hn::Add(sum0, e);
+  }
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
+}
+
+// row[i] *= factor for i < n.
+inline void ScaleRow(float* HWY_RESTRICT row, size_t n, float factor) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  const auto vf = hn::Set(d, factor);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, row + i), vf), d, row + i);
+  if (i < n) {
+    const auto valid = hn::FirstN(d, n - i);
+    hn::BlendedStore(hn::Mul(hn::MaskedLoad(valid, d, row + i), vf), valid, d, row + i);
+  }
+}
+
+inline void FillRow(float* HWY_RESTRICT row, size_t n, float value) {
+  for (size_t i = 0; i < n; ++i) row[i] = value;
+}
+
+// Softmax of one score row over its first `valid` columns (the keys this
+// query may see), after scaling; columns [valid, cols) are written as exact
+// zeros, not computed from -inf. A row that holds NaN or +inf, or only -inf,
+// becomes NaN over its valid columns, as in torch.
+inline void CausalSoftmaxRow(float* HWY_RESTRICT row, size_t valid, size_t cols,
+                             float scale) {
+  bool bad = false;
+  const float max = ScaleAndMax(row, valid, scale, &bad);
+  if (bad || max == -std::numeric_limits<float>::infinity()) {
+    FillRow(row, valid, std::numeric_limits<float>::quiet_NaN());
+  } else {
+    const float sum = ExpAndSum(row, valid, max);  // >= 1: the max gives exp(0).
+    ScaleRow(row, valid, 1.0f / sum);
+  }
+  FillRow(row + valid, cols - valid, 0.0f);
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace mhsa
+HWY_AFTER_NAMESPACE();
+
+#endif  // MHSA_SRC_SOFTMAX_INL_H_

@@ -1,0 +1,19 @@
+// The standalone causal-masked softmax kernel.
+#ifndef MHSA_SRC_SOFTMAX_H_
+#define MHSA_SRC_SOFTMAX_H_
+
+#include <cstddef>
+
+namespace mhsa {
+
+// Row r of scores ([rows][cols], row stride ld) is query position
+// first_query + r: softmax of its columns 0..first_query + r after
+// multiplying them by `scale`; later columns become exactly 0. A row holding
+// NaN or +inf becomes NaN over its visible columns. Single-threaded;
+// dispatches once per call to the chosen SIMD target.
+void CausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols,
+                   size_t first_query, float scale);
+
+}  // namespace mhsa
+
+#endif  // MHSA_SRC_SOFTMAX_H_
