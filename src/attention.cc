@@ -37,11 +37,17 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
   // Per-task scratch, independent of context: packed q block, packed k and v
   // blocks, the score block (reused for p), the output accumulators.
+  // k and v for every key these blocks see are packed once per task, not
+  // once per query block: O(context * head_dim) floats, read by every block.
+  const size_t keys_seen = std::min(context, block_end * kQueryBlock);
   AlignedFloats q_pack(RoundUp(kQueryBlock, kMR) * dim);
-  AlignedFloats k_pack(RoundUp(kKeyBlock, kPanel) * dim);
-  AlignedFloats v_pack(RoundUp(dim, kPanel) * kKeyBlock);
-  AlignedFloats scores(kQueryBlock * kKeyBlock);
-  AlignedFloats p_pack(RoundUp(kQueryBlock, kMR) * kKeyBlock);
+  AlignedFloats k_pack(RoundUp(keys_seen, kPanel) * dim);
+  AlignedFloats v_pack(RoundUp(dim, kPanel) * keys_seen);
+  PackBFromRows(k, ld, keys_seen, dim, k_pack.data());
+  PackBFromCols(v, ld, dim, keys_seen, v_pack.data());
+  // The score block, then p in place; rows past the last query of a block
+  // are read by the p·v kernel (never stored), so they start as zeros.
+  AlignedFloats scores(RoundUp(kQueryBlock, kMR) * kKeyBlock, 0.0f);
   AlignedFloats acc(kQueryBlock * dim);
   float row_max[kQueryBlock], row_sum[kQueryBlock];
   bool bad[kQueryBlock];
@@ -60,9 +66,9 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
     for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
       const size_t keys = std::min(kKeyBlock, key_end - j0);
       // scores = q_block · k_blockᵀ: [rows][keys], stride kKeyBlock.
-      PackBFromRows(k + j0 * ld, ld, keys, dim, k_pack.data());
-      TileProduct(q_pack.data(), rows, k_pack.data(), dim, keys, dim,
-                  scores.data(), kKeyBlock, false, kNoMask);
+      // Key panels are kPanel wide and j0 a multiple of kPanel.
+      TileProduct(q_pack.data(), rows, k_pack.data() + j0 * dim, dim, keys,
+                  dim, scores.data(), kKeyBlock, false, kNoMask);
 
       for (size_t r = 0; r < rows; ++r) {
         float* row = scores.data() + r * kKeyBlock;
@@ -88,12 +94,12 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
       }
 
       // acc += p · v_block, each query row stopping at its own last key.
-      PackA(scores.data(), kKeyBlock, rows, keys, p_pack.data());
-      PackBFromCols(v + j0 * ld, ld, dim, keys, v_pack.data());
+      // p is read in place, row-major with the constant stride kKeyBlock.
       const ptrdiff_t diag =
           static_cast<ptrdiff_t>(i0) - static_cast<ptrdiff_t>(j0) + 1;
-      TileProduct(p_pack.data(), rows, v_pack.data(), keys, dim, keys,
-                  acc.data(), dim, true, diag);
+      TileProduct<kKeyBlock>(scores.data(), rows,
+                             v_pack.data() + j0 * kPanel, keys_seen, dim, keys,
+                             acc.data(), dim, true, diag);
     }
 
     for (size_t r = 0; r < rows; ++r) {

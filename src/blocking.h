@@ -28,6 +28,7 @@ inline constexpr size_t kMC = 96;
 // bookkeeping over many FMAs.
 inline constexpr size_t kQueryBlock = 48;
 inline constexpr size_t kKeyBlock = 256;
+static_assert(kKeyBlock % kPanel == 0, "key blocks start on key panels");
 
 inline constexpr size_t RoundUp(size_t n, size_t multiple) {
   return (n + multiple - 1) / multiple * multiple;

@@ -109,6 +109,11 @@ inline void PackBFromCols(const float* HWY_RESTRICT b, size_t ldb, size_t n,
 //         that are skipped, not multiplied by a zero, so that a NaN in a
 //         later value row cannot leak into an earlier query (0 * NaN = NaN).
 //         Pass diag >= k for an unmasked tile.
+//   A is read at ap[r * kRowStride + p * kStepStride]: packed panels have
+//   (1, kMR); a row-major block with a compile-time stride L has (L, 1),
+//   which lets the attention's p block feed the kernel without packing (the
+//   constant strides become constant displacements of one pointer).
+template <size_t kRowStride = 1, size_t kStepStride = kMR>
 inline void MicroKernel(const float* HWY_RESTRICT ap,
                         const float* HWY_RESTRICT bp, size_t k,
                         float* HWY_RESTRICT c, size_t ldc, size_t m_valid,
@@ -123,20 +128,20 @@ inline void MicroKernel(const float* HWY_RESTRICT ap,
       diag <= 0 ? 0 : std::min(k, static_cast<size_t>(diag));
   for (size_t p = 0; p < full; ++p) {
     const float* HWY_RESTRICT brow = bp + p * kPanel;
-    const float* HWY_RESTRICT arow = ap + p * kMR;
+    const float* HWY_RESTRICT arow = ap + p * kStepStride;
     if (kNV <= 2) {
       // Few B vectors: hold them all, stream the broadcasts (on AVX-512 the
       // broadcast folds into the FMA as a memory operand).
       VF b[kNV];
       for (size_t v = 0; v < kNV; ++v) b[v] = hn::LoadU(d, brow + v * kLanes);
       for (size_t r = 0; r < kMR; ++r) {
-        const VF a = hn::Set(d, arow[r]);
+        const VF a = hn::Set(d, arow[r * kRowStride]);
         for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
       }
     } else {
       // Many B vectors: hold the MR broadcasts, stream B.
       VF a[kMR];
-      for (size_t r = 0; r < kMR; ++r) a[r] = hn::Set(d, arow[r]);
+      for (size_t r = 0; r < kMR; ++r) a[r] = hn::Set(d, arow[r * kRowStride]);
       for (size_t v = 0; v < kNV; ++v) {
         const VF b = hn::LoadU(d, brow + v * kLanes);
         for (size_t r = 0; r < kMR; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
@@ -145,10 +150,10 @@ inline void MicroKernel(const float* HWY_RESTRICT ap,
   }
   for (size_t p = full; p < k; ++p) {
     const float* HWY_RESTRICT brow = bp + p * kPanel;
-    const float* HWY_RESTRICT arow = ap + p * kMR;
+    const float* HWY_RESTRICT arow = ap + p * kStepStride;
     for (size_t r = 0; r < kMR; ++r) {
       if (static_cast<ptrdiff_t>(p) >= diag + static_cast<ptrdiff_t>(r)) continue;
-      const VF a = hn::Set(d, arow[r]);
+      const VF a = hn::Set(d, arow[r * kRowStride]);
       for (size_t v = 0; v < kNV; ++v) {
         acc[r][v] = hn::MulAdd(a, hn::LoadU(d, brow + v * kLanes), acc[r][v]);
       }
@@ -178,12 +183,15 @@ inline void MicroKernel(const float* HWY_RESTRICT ap,
   }
 }
 
-// C (m x n) = or += packed A (m x k) · packed B (k x n), all tiles.
-//   ap: [ceil(m / kMR)][k][kMR]; bp: [ceil(n / kPanel)][bk][kPanel] where
+// C (m x n) = or += A (m x k) · packed B (k x n), all tiles.
+//   ap: packed [ceil(m / kMR)][k][kMR], or with kRowStride = L a row-major
+//   [m rounded up to kMR][L] block (rows past m are read, never stored);
+//   bp: [ceil(n / kPanel)][bk][kPanel] where
 //   bk >= k is the panel height (the packed matrix's full k) and the panel
 //   starts at step 0 of this product.
 //   diag: causal limit for row 0 of C (see MicroKernel); rows below add one
 //   each. Pass a value >= k + m for none.
+template <size_t kRowStride = 1>
 inline void TileProduct(const float* HWY_RESTRICT ap, size_t m,
                         const float* HWY_RESTRICT bp, size_t bk, size_t n,
                         size_t k, float* HWY_RESTRICT c, size_t ldc,
@@ -194,7 +202,10 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m,
     const float* bpanel = bp + j0 * bk;
     const size_t cols = std::min(kPanel, n - j0);
     for (size_t i0 = 0; i0 < m; i0 += kMR) {
-      MicroKernel(ap + i0 * k, bpanel, k, c + i0 * ldc + j0, ldc,
+      // Packed: panel i0 / kMR starts at i0 * k. Row-major: row i0.
+      const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * kRowStride;
+      MicroKernel<kRowStride, (kRowStride == 1 ? kMR : 1)>(
+                  a_tile, bpanel, k, c + i0 * ldc + j0, ldc,
                   std::min(kMR, m - i0), cols, accumulate,
                   diag + static_cast<ptrdiff_t>(i0));
     }
