@@ -37,10 +37,12 @@ void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc,
 }
 
 template <typename T>
-void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols, T divisor) {
+void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols,
+                   size_t first_query, T divisor) {
   using Acc = typename Accumulator<T>::type;
-  for (size_t i = 0; i < rows; ++i) {
-    T* row = scores + i * ld;
+  for (size_t r = 0; r < rows; ++r) {
+    T* row = scores + r * ld;
+    const size_t i = first_query + r;
     // The mask, spelled out as the problem does it: -inf above the diagonal.
     for (size_t j = 0; j < cols; ++j) {
       row[j] = (j <= i) ? row[j] / divisor : -std::numeric_limits<T>::infinity();
@@ -78,7 +80,7 @@ void Head(const float* x, size_t context, size_t embedding_dim,
   MatMulBt(xt.data(), e, w.data() + d * e, e, k.data(), d, n, d, e);
   MatMulBt(xt.data(), e, w.data() + 2 * d * e, e, v.data(), d, n, d, e);
   MatMulBt(q.data(), d, k.data(), d, s.data(), n, n, n, d);
-  CausalSoftmax(s.data(), n, n, n, std::sqrt(static_cast<T>(d)));
+  CausalSoftmax(s.data(), n, n, n, 0, std::sqrt(static_cast<T>(d)));
   for (size_t i = 0; i < n; ++i) {
     for (size_t j = 0; j < d; ++j) vt[j * n + i] = v[i * d + j];
   }
@@ -111,7 +113,7 @@ void Forward(const float* x, size_t batch, size_t context, size_t embedding_dim,
 #define MHSA_REF_INSTANTIATE(T)                                              \
   template void MatMulBt<T>(const T*, size_t, const T*, size_t, T*, size_t,  \
                             size_t, size_t, size_t);                         \
-  template void CausalSoftmax<T>(T*, size_t, size_t, size_t, T);             \
+  template void CausalSoftmax<T>(T*, size_t, size_t, size_t, size_t, T);             \
   template void Head<T>(const float*, size_t, size_t, const float*,          \
                         const float*, const float*, size_t, T*, size_t);     \
   template void Forward<T>(const float*, size_t, size_t, size_t,             \

@@ -19,12 +19,13 @@ template <typename T>
 void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc,
               size_t m, size_t n, size_t k);
 
-// Softmax of row i over columns 0..i (the causal mask), after dividing each
-// score by `divisor` (sqrt(head_dim), as the problem writes it); columns after
-// i become exactly 0.
-// scores: [rows][cols] stride ld, rows <= cols.
+// Row r is query position q = first_query + r: softmax over columns 0..q
+// (the causal mask), after dividing each score by `divisor` (sqrt(head_dim),
+// as the problem writes it); columns after q become exactly 0.
+// scores: [rows][cols] stride ld, first_query + rows <= cols.
 template <typename T>
-void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols, T divisor);
+void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols,
+                   size_t first_query, T divisor);
 
 // One head of one sequence.
 // x: [context][embedding_dim]; wq, wk, wv: [head_dim][embedding_dim];

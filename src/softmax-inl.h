@@ -14,6 +14,7 @@
 #define MHSA_SRC_SOFTMAX_INL_H_
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -25,6 +26,25 @@ HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+
+// Tails go through a small buffer: Highway 1.0.3's MaskedLoad and
+// BlendedStore are emulated with full-width loads and stores on targets
+// without native masking (SSE4, SSSE3), which would touch memory past the
+// row and fault at a page boundary.
+template <class D>
+HWY_INLINE hn::Vec<D> LoadTail(D d, const float* HWY_RESTRICT p, size_t count,
+                               float fill) {
+  HWY_ALIGN float buffer[hn::MaxLanes(D())];
+  for (size_t i = 0; i < hn::Lanes(d); ++i) buffer[i] = i < count ? p[i] : fill;
+  return hn::Load(d, buffer);
+}
+
+template <class D>
+HWY_INLINE void StoreTail(D d, hn::Vec<D> v, float* HWY_RESTRICT p, size_t count) {
+  HWY_ALIGN float buffer[hn::MaxLanes(D())];
+  hn::Store(v, d, buffer);
+  for (size_t i = 0; i < count; ++i) p[i] = buffer[i];
+}
 
 // row[0..n) *= scale; returns the max of the scaled row. Sets *bad when a
 // scaled score is NaN or +inf: torch's softmax would then give NaN for the
@@ -46,12 +66,11 @@ inline float ScaleAndMax(float* HWY_RESTRICT row, size_t n, float scale,
     vmax = hn::Max(vmax, x);
   }
   if (i < n) {
-    const auto valid = hn::FirstN(d, n - i);
-    // Lanes past n load as -inf so they change neither the max nor the flag.
-    const auto x = hn::IfThenElse(
-        valid, hn::Mul(hn::MaskedLoad(valid, d, row + i), vscale),
-        hn::Set(d, -std::numeric_limits<float>::infinity()));
-    hn::BlendedStore(x, valid, d, row + i);
+    // Lanes past n hold -inf (times a positive scale): they change neither
+    // the max nor the flag.
+    const auto x = hn::Mul(
+        LoadTail(d, row + i, n - i, -std::numeric_limits<float>::infinity()), vscale);
+    StoreTail(d, x, row + i, n - i);
     vbad = hn::Or(vbad, hn::Not(hn::Lt(x, inf)));
     vmax = hn::Max(vmax, x);
   }
@@ -76,10 +95,11 @@ inline float ExpAndSum(float* HWY_RESTRICT row, size_t n, float max) {
     sum1 = hn::Add(sum1, e1);
   }
   for (; i < n; i += N) {
-    const auto valid = hn::FirstN(d, n - i);
-    const auto e = hn::IfThenElseZero(
-        valid, hn::Exp(d, hn::Sub(hn::MaskedLoad(valid, d, row + i), vmax)));
-    hn::BlendedStore(e, valid, d, row + i);
+    const size_t count = std::min(N, n - i);
+    // Lanes past n hold -inf, whose exp is exactly 0 and adds nothing.
+    const auto e = hn::Exp(
+        d, hn::Sub(LoadTail(d, row + i, count, -std::numeric_limits<float>::infinity()), vmax));
+    StoreTail(d, e, row + i, count);
     sum0 = hn::Add(sum0, e);
   }
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
@@ -92,10 +112,7 @@ inline void ScaleRow(float* HWY_RESTRICT row, size_t n, float factor) {
   const auto vf = hn::Set(d, factor);
   size_t i = 0;
   for (; i + N <= n; i += N) hn::StoreU(hn::Mul(hn::LoadU(d, row + i), vf), d, row + i);
-  if (i < n) {
-    const auto valid = hn::FirstN(d, n - i);
-    hn::BlendedStore(hn::Mul(hn::MaskedLoad(valid, d, row + i), vf), valid, d, row + i);
-  }
+  if (i < n) StoreTail(d, hn::Mul(LoadTail(d, row + i, n - i, 0.0f), vf), row + i, n - i);
 }
 
 inline void FillRow(float* HWY_RESTRICT row, size_t n, float value) {

@@ -18,6 +18,17 @@ void CausalSoftmaxRows(float* scores, size_t ld, size_t rows, size_t cols,
   }
 }
 
+void ExpRow(const float* x, float* out, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Exp(d, hn::LoadU(d, x + i)), d, out + i);
+  for (; i < n; ++i) {
+    const auto one = hn::Set(d, x[i]);
+    out[i] = hn::GetLane(hn::Exp(d, one));
+  }
+}
+
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
 }  // namespace mhsa
@@ -30,6 +41,11 @@ HWY_AFTER_NAMESPACE();
 namespace mhsa {
 
 HWY_EXPORT(CausalSoftmaxRows);
+HWY_EXPORT(ExpRow);
+
+void VectorExp(const float* x, float* out, size_t n) {
+  MHSA_DISPATCH(ExpRow)(x, out, n);
+}
 
 void CausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols,
                    size_t first_query, float scale) {

@@ -14,6 +14,10 @@ namespace mhsa {
 void CausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols,
                    size_t first_query, float scale);
 
+// out[i] = exp(x[i]) with the chosen target's vector exp, the one the
+// softmax uses (exposed so that its accuracy can be tested on its own).
+void VectorExp(const float* x, float* out, size_t n);
+
 }  // namespace mhsa
 
 #endif  // MHSA_SRC_SOFTMAX_H_

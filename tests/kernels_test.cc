@@ -1,0 +1,249 @@
+// The SIMD kernels on every compiled target against the float64 reference,
+// under the rule of error_rule.h: GEMM, causal softmax, exp, and the whole
+// layer at awkward sizes, with strided and misaligned operands.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "error_rule.h"
+#include "gemm.h"
+#include "golden_check.h"
+#include "mhsa/mhsa.h"
+#include "reference.h"
+#include "softmax.h"
+#include "target_param.h"
+#include "test_data.h"
+
+namespace mhsa {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+using GemmTest = test::PerTarget;
+
+// Sizes around every tile edge: lanes (4, 8, 16), MR (1, 3, 12), the panel
+// (32), the k-block (256) and the row block (96).
+TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
+  const size_t ms[] = {1, 2, 3, 4, 11, 12, 13, 25, 95, 96, 97, 193};
+  const size_t ns[] = {1, 3, 7, 8, 15, 16, 17, 31, 32, 33, 65, 100};
+  const size_t ks[] = {1, 3, 16, 33, 255, 256, 257, 600};
+  uint32_t seed = 1;
+  for (size_t m : ms) {
+    for (size_t n : ns) {
+      const size_t k = ks[(m + n) % 8];  // A spread of k without the full cube.
+      // Strided and misaligned: one float past an aligned start, rows padded
+      // with NaN that must never be read.
+      const size_t lda = k + 3, ldb = k + 5, ldc = n + 2;
+      std::vector<float> a_buf(1 + m * lda, kNaN), b_buf(1 + n * ldb, kNaN),
+          c_buf(1 + m * ldc, kNaN);
+      const auto a_vals = Random(m * k, seed++), b_vals = Random(n * k, seed++);
+      float *a = a_buf.data() + 1, *b = b_buf.data() + 1, *c = c_buf.data() + 1;
+      for (size_t i = 0; i < m; ++i) std::copy_n(&a_vals[i * k], k, a + i * lda);
+      for (size_t j = 0; j < n; ++j) std::copy_n(&b_vals[j * k], k, b + j * ldb);
+      // beta = 0: c holds NaN before the call and must not read it.
+      GemmBt(a, lda, b, ldb, c, ldc, m, n, k);
+
+      std::vector<double> ad(a_vals.begin(), a_vals.end()), bd(b_vals.begin(), b_vals.end());
+      std::vector<double> truth(m * n);
+      std::vector<float> plain(m * n), fast(m * n);
+      ref::MatMulBt(ad.data(), k, bd.data(), k, truth.data(), n, m, n, k);
+      ref::MatMulBt(a_vals.data(), k, b_vals.data(), k, plain.data(), n, m, n, k);
+      for (size_t i = 0; i < m; ++i) {
+        std::copy_n(c + i * ldc, n, &fast[i * n]);
+        for (size_t j = n; j < ldc && i + 1 < m; ++j) {
+          ASSERT_TRUE(std::isnan(c[i * ldc + j])) << "wrote past column n";
+        }
+      }
+      ASSERT_TRUE(test::WithinRule(fast, plain, truth)) << "m=" << m << " n=" << n << " k=" << k;
+    }
+  }
+}
+MHSA_INSTANTIATE_PER_TARGET(GemmTest);
+
+using SoftmaxTest = test::PerTarget;
+
+// Softmax rows against float64, with logits near +-100 so that exp overflows
+// unless the max is subtracted first.
+TEST_P(SoftmaxTest, MatchesReference) {
+  for (size_t cols : {1u, 2u, 3u, 15u, 16u, 17u, 33u, 100u, 1025u, 4099u}) {
+    for (float center : {0.0f, 95.0f, -95.0f}) {
+      const size_t rows = std::min<size_t>(cols, 7), first = cols - rows;
+      const float scale = 0.125f;  // Exact in float and double alike.
+      auto scores = Random(rows * cols, static_cast<uint32_t>(cols), center / scale - 40,
+                           center / scale + 40);
+      std::vector<double> truth(scores.begin(), scores.end());
+      std::vector<float> plain = scores, fast = scores;
+      ref::CausalSoftmax(truth.data(), cols, rows, cols, first, 1.0 / static_cast<double>(scale));
+      ref::CausalSoftmax(plain.data(), cols, rows, cols, first, 1.0f / scale);
+      CausalSoftmax(fast.data(), cols, rows, cols, first, scale);
+      ASSERT_TRUE(test::WithinRule(fast, plain, truth)) << "cols=" << cols << " center=" << center;
+      for (size_t r = 0; r < rows; ++r) {
+        for (size_t j = first + r + 1; j < cols; ++j) {
+          const float v = fast[r * cols + j];
+          ASSERT_TRUE(v == 0.0f && !std::signbit(v)) << "masked entry not +0";
+        }
+      }
+    }
+  }
+}
+
+// A NaN the query can see makes its row NaN, as torch's softmax does; a NaN
+// it cannot see changes nothing.
+TEST_P(SoftmaxTest, NaNAndInfRules) {
+  const size_t cols = 40;
+  auto base = Random(3 * cols, 9);
+  std::vector<float> clean = base;
+  CausalSoftmax(clean.data(), cols, 3, cols, 20, 1.0f);  // Rows see 21, 22, 23 keys.
+  for (float poison : {kNaN, std::numeric_limits<float>::infinity()}) {
+    std::vector<float> s = base;
+    s[0 * cols + 5] = poison;   // Visible to row 0.
+    s[1 * cols + 30] = poison;  // Not visible to row 1 (sees 0..21).
+    CausalSoftmax(s.data(), cols, 3, cols, 20, 1.0f);
+    for (size_t j = 0; j <= 20; ++j) EXPECT_TRUE(std::isnan(s[j])) << j;
+    for (size_t j = 21; j < cols; ++j) EXPECT_EQ(s[j], 0.0f);
+    for (size_t j = 0; j < cols; ++j) EXPECT_EQ(s[cols + j], clean[cols + j]) << j;
+  }
+  // -inf is a legal score: exp gives exactly 0 there.
+  std::vector<float> s = base;
+  s[2 * cols + 4] = -std::numeric_limits<float>::infinity();
+  CausalSoftmax(s.data(), cols, 3, cols, 20, 1.0f);
+  EXPECT_EQ(s[2 * cols + 4], 0.0f);
+  EXPECT_FALSE(std::isnan(s[2 * cols]));
+}
+
+// The vector exp against std::exp in double: at most 1 ULP (Highway's stated
+// contract) over the range the softmax feeds it, [-87, 0] (normal results),
+// and exactly 0 for -inf and anything below -104.
+TEST_P(SoftmaxTest, ExpWithinOneUlp) {
+  std::vector<float> x;
+  for (float v = -87.0f; v <= 0.0f; v += 0.0037f) x.push_back(v);
+  for (float v : {-0.0f, 0.0f, -1e-30f, -1e-7f, -87.33f}) x.push_back(v);
+  std::vector<float> y(x.size());
+  VectorExp(x.data(), y.data(), x.size());
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double exact = std::exp(static_cast<double>(x[i]));
+    const float rounded = static_cast<float>(exact);
+    const double ulp = std::nextafter(rounded, std::numeric_limits<float>::infinity()) - rounded;
+    worst = std::max(worst, std::fabs(y[i] - exact) / ulp);
+  }
+  EXPECT_LE(worst, 1.0) << "max ULP error";
+  const float low[] = {-std::numeric_limits<float>::infinity(), -104.5f, -1e30f};
+  float out[3];
+  VectorExp(low, out, 3);
+  for (float v : out) EXPECT_EQ(v, 0.0f);
+}
+MHSA_INSTANTIATE_PER_TARGET(SoftmaxTest);
+
+using LayerTest = test::PerTarget;
+
+// The whole layer against float64 on awkward shapes.
+struct Shape {
+  int batch, context, embedding_dim, head_dim, num_heads;
+};
+
+void CheckLayer(const Shape& s, float input_scale, uint32_t seed) {
+  const int a = s.head_dim * s.num_heads;
+  MultiHeadedSelfAttention layer(s.embedding_dim, a, s.num_heads);
+  const size_t n = static_cast<size_t>(s.head_dim * s.embedding_dim);
+  for (int h = 0; h < s.num_heads; ++h) {
+    const auto w = Random(3 * n, seed + static_cast<uint32_t>(h), -0.5f, 0.5f);
+    layer.SetHeadWeights(h, w.data(), w.data() + n, w.data() + 2 * n);
+  }
+  const auto x = Random(static_cast<size_t>(s.batch * s.context * s.embedding_dim), seed + 99u,
+                        -input_scale, input_scale);
+  const size_t out_count = static_cast<size_t>(s.batch * s.context * a);
+  std::vector<float> fast(out_count), plain(out_count);
+  std::vector<double> truth(out_count);
+  layer.Forward(x.data(), s.batch, s.context, fast.data());
+  std::vector<float> weights(3 * n * static_cast<size_t>(s.num_heads));
+  for (int h = 0; h < s.num_heads; ++h) {
+    float* w = weights.data() + 3 * n * static_cast<size_t>(h);
+    layer.GetHeadWeights(h, w, w + n, w + 2 * n);
+  }
+  const auto sz = [](int v) { return static_cast<size_t>(v); };
+  ref::Forward(x.data(), sz(s.batch), sz(s.context), sz(s.embedding_dim), weights.data(),
+               sz(s.num_heads), sz(s.head_dim), truth.data());
+  ref::Forward(x.data(), sz(s.batch), sz(s.context), sz(s.embedding_dim), weights.data(),
+               sz(s.num_heads), sz(s.head_dim), plain.data());
+  EXPECT_TRUE(test::WithinRule(fast, plain, truth))
+      << "B=" << s.batch << " T=" << s.context << " E=" << s.embedding_dim
+      << " D=" << s.head_dim << " H=" << s.num_heads << " input scale " << input_scale;
+}
+
+TEST_P(LayerTest, MatchesReferenceOnAwkwardShapes) {
+  const Shape shapes[] = {
+      {1, 1, 1, 1, 1},    {2, 7, 5, 3, 2},     {1, 47, 33, 59, 1},  {1, 48, 17, 64, 2},
+      {2, 49, 67, 1, 3},  {1, 97, 9, 3, 4},    {1, 255, 31, 64, 1}, {1, 256, 7, 59, 1},
+      {2, 257, 13, 16, 2}, {1, 1025, 67, 64, 1}, {1, 1025, 5, 3, 2},
+  };
+  uint32_t seed = 10;
+  for (const Shape& s : shapes) CheckLayer(s, 1.0f, seed += 7);
+}
+
+// Large logits (scores of order +-100 and beyond): only a softmax that
+// subtracts the max survives.
+TEST_P(LayerTest, MatchesReferenceWithHugeLogits) {
+  CheckLayer({1, 130, 16, 16, 2}, 40.0f, 3);
+  CheckLayer({2, 61, 8, 8, 1}, 300.0f, 4);
+}
+
+// The problem's golden cases on this target, by the rule of golden_check.h.
+TEST_P(LayerTest, GoldenCases) {
+  const auto doc = test::LoadJson("golden_seed_cases.json");
+  for (const auto& c : doc["cases"]) {
+    const int e = c["embedding_dim"], a = c["attention_dim"], h = c["num_heads"];
+    const int batch = static_cast<int>(c["embedded"].size());
+    const int context = static_cast<int>(c["embedded"][0].size());
+    const auto x = test::Flat(c["embedded"]), want = test::Flat(c["expected"]);
+    MultiHeadedSelfAttention layer(e, a, h);
+    std::vector<float> out(want.size());
+    layer.Forward(x.data(), batch, context, out.data());
+    RoundToDecimals(out.data(), out.size(), 4);
+    const auto verdict = test::CheckGolden(e, a, h, x, batch, context, want, out);
+    for (const auto& failure : verdict.failures) ADD_FAILURE() << failure;
+  }
+}
+
+// One thread or two: bitwise the same, both when (batch, head) pairs are the
+// tasks and when one pair's query blocks are split across threads.
+TEST_P(LayerTest, ThreadCountDoesNotChangeBits) {
+  for (const Shape& s : {Shape{2, 300, 24, 8, 3}, Shape{1, 1025, 16, 32, 1}}) {
+    const int a = s.head_dim * s.num_heads;
+    const MultiHeadedSelfAttention layer(s.embedding_dim, a, s.num_heads);
+    const auto x = Random(static_cast<size_t>(s.batch * s.context * s.embedding_dim), 77);
+    std::vector<float> one(static_cast<size_t>(s.batch * s.context * a)), two(one.size());
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    layer.Forward(x.data(), s.batch, s.context, one.data());
+    omp_set_num_threads(2);
+    layer.Forward(x.data(), s.batch, s.context, two.data());
+    omp_set_num_threads(saved);
+    ASSERT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+  }
+}
+MHSA_INSTANTIATE_PER_TARGET(LayerTest);
+
+TEST(Dispatch, RefusesUnknownTargets) {
+  EXPECT_THROW(SetTarget("AVX9000"), std::invalid_argument);
+  ASSERT_FALSE(AvailableTargets().empty());
+  EXPECT_EQ(std::string(ActiveTarget()), AvailableTargets().front());
+}
+
+}  // namespace
+}  // namespace mhsa
