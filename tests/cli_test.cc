@@ -50,9 +50,9 @@ class CliTest : public ::testing::Test {
     return path;
   }
 
-  Result Run(const std::string& args) {
+  Result Run(const std::string& args, const std::string& env = "") {
     const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string command = std::string(MHSA_CLI_PATH) + " " + args + " >" +
+    const std::string command = env + " " + std::string(MHSA_CLI_PATH) + " " + args + " >" +
                                 out.string() + " 2>" + err.string() + " </dev/null";
     const int status = std::system(command.c_str());
     Result r;
@@ -148,6 +148,17 @@ TEST_F(CliTest, RefusesBadInput) {
                 "attention_dim");
   ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 2000000000, "num_heads": 1, "embedded": [[[1, 2]]]})",
                 "memory");
+}
+
+TEST_F(CliTest, HonoursAndChecksMhsaTarget) {
+  const Result forced = Run("demo", "MHSA_TARGET=SCALAR");
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_NE(forced.out.find("served by SIMD target: SCALAR"), std::string::npos) << forced.out;
+  const Result bad = Run("demo", "MHSA_TARGET=AVX9000");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(bad.out.empty());
+  EXPECT_NE(bad.err.find("AVX9000"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.err.find('\n'), bad.err.size() - 1) << bad.err;
 }
 
 TEST_F(CliTest, RefusesBadCommandLines) {

@@ -240,8 +240,11 @@ TEST_P(LayerTest, ThreadCountDoesNotChangeBits) {
 MHSA_INSTANTIATE_PER_TARGET(LayerTest);
 
 TEST(Dispatch, RefusesUnknownTargets) {
+  const std::string before = ActiveTarget();
   EXPECT_THROW(SetTarget("AVX9000"), std::invalid_argument);
+  EXPECT_EQ(std::string(ActiveTarget()), before);  // A refused name changes nothing.
   ASSERT_FALSE(AvailableTargets().empty());
+  SetTarget("");  // The best one.
   EXPECT_EQ(std::string(ActiveTarget()), AvailableTargets().front());
 }
 
