@@ -1,0 +1,79 @@
+// The limits the kernels are judged against, measured in the same run:
+//   FmaPeak/<target>/threads:N  independent FMA chains on each SIMD target
+//                               (GFLOPS): the compute ceiling;
+//   StreamRead/threads:N        summing a buffer several times the L3 cache
+//                               (GBps): the memory ceiling.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common.h"
+#include "hwy/targets.h"
+#include "machine_limits.h"
+
+namespace mhsa::bench {
+namespace {
+
+// 2^20 rounds: a few milliseconds per iteration on any target, long enough
+// that waking the OpenMP team is noise.
+constexpr uint64_t kRounds = uint64_t{1} << 20;
+
+void FmaPeak(benchmark::State& state, int64_t target) {
+  const int threads = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(RunFmaChains(target, threads, kRounds));
+  }
+  const double gflop = static_cast<double>(FlopsPerRound(target)) * kRounds *
+                       threads * static_cast<double>(state.iterations()) * 1e-9;
+  state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
+  state.SetLabel(hwy::TargetName(target));
+}
+
+void StreamRead(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const StreamBuffer& buffer = SharedStreamBuffer();
+  // Vector width does not matter when memory sets the pace; the best
+  // target keeps the loads few.
+  const int64_t target = UsableTargets().front();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(SumStream(target, buffer.data, buffer.count, threads));
+  }
+  const double bytes = static_cast<double>(buffer.count * sizeof(float)) *
+                       static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+  state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["buffer_MiB"] =
+      static_cast<double>(buffer.count * sizeof(float)) / (1 << 20);
+}
+
+void RegisterAll() {
+  for (int64_t target : UsableTargets()) {
+    const std::string name = std::string("FmaPeak/") + hwy::TargetName(target);
+    auto* bench = benchmark::RegisterBenchmark(
+        name.c_str(), [target](benchmark::State& state) { FmaPeak(state, target); });
+    for (int threads : ThreadCounts()) bench->Arg(threads);
+    bench->ArgName("threads")->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+  auto* stream = benchmark::RegisterBenchmark("StreamRead", StreamRead);
+  for (int threads : ThreadCounts()) stream->Arg(threads);
+  stream->ArgName("threads")->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+}  // namespace mhsa::bench
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  mhsa::bench::AddCommonContext();
+  benchmark::AddCustomContext(
+      "stream_note", "StreamRead sums a buffer of MHSA_BENCH_STREAM_MIB "
+                     "(default 2048) MiB, meant to be several times the L3 "
+                     "cache listed in this context");
+  mhsa::bench::RegisterAll();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
