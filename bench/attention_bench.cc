@@ -209,7 +209,7 @@ void CheckAll() {
     std::snprintf(text, sizeof(text), "max abs error %.2e vs the double reference",
                   error);
     benchmark::AddCustomContext("check_" + entry.name, text);
-    if (!(error <= 1e-4)) Failures()[entry.name] = text;
+    if (!(error <= 1e-4)) Failures()[entry.name] = std::string("check failed: ") + text;
   }
 }
 

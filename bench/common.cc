@@ -64,7 +64,7 @@ void AddCommonContext() {
       "peak_source", PeakFromEnvironment() > 0.0
                          ? "MHSA_PEAK_GFLOPS (one thread) times threads"
                          : "measured at start: 12 FMA chains on the active "
-                           "target, best of 5 runs of ~20 ms");
+                           "target, fastest of 50 windows of ~2 ms");
   for (int threads : ThreadCounts()) {
     benchmark::AddCustomContext("peak_gflops_threads_" + std::to_string(threads),
                                 Format(PeakGflops(threads)));

@@ -77,8 +77,8 @@ std::string CheckSamples(const Operands& ops, size_t m, size_t n, size_t k) {
     }
     const double error = std::fabs(double{ops.c[i * n + j]} - exact);
     if (!(error <= 4.0 * static_cast<double>(k) * 0x1p-24 * magnitude + 1e-30)) {
-      return "wrong result at c[" + std::to_string(i) + "][" + std::to_string(j) +
-             "]: " + std::to_string(ops.c[i * n + j]) + " instead of " +
+      return "check failed: c[" + std::to_string(i) + "][" + std::to_string(j) +
+             "] = " + std::to_string(ops.c[i * n + j]) + " instead of " +
              std::to_string(exact);
     }
   }

@@ -188,13 +188,19 @@ double MeasurePeakGflops(int64_t target, int threads, double seconds) {
     return std::chrono::duration<double>(Clock::now() - start).count();
   };
   // Calibrate on a short run (it also wakes the threads and the vector
-  // units), then size the timed runs to a fifth of `seconds` each.
-  const uint64_t probe = 1 << 16;
-  const double probe_time = std::max(time(probe), 1e-6);
+  // units), then take the best of many ~2 ms windows: on a shared machine a
+  // short window is more likely to pass without being preempted than a long
+  // one, and the fastest window is the machine's, not the neighbours'.
+  const uint64_t probe = 1 << 14;
+  double probe_time = 1e30;
+  for (int i = 0; i < 3; ++i) probe_time = std::min(probe_time, time(probe));
+  probe_time = std::max(probe_time, 1e-7);
+  const double window = 2e-3;
   const uint64_t rounds = std::max<uint64_t>(
-      probe, static_cast<uint64_t>(probe * seconds / 5 / probe_time));
+      probe, static_cast<uint64_t>(static_cast<double>(probe) * window / probe_time));
+  const int tries = std::max(5, static_cast<int>(seconds / window));
   double best = 1e30;
-  for (int i = 0; i < 5; ++i) best = std::min(best, time(rounds));
+  for (int i = 0; i < tries; ++i) best = std::min(best, time(rounds));
   const double flops = static_cast<double>(FlopsPerRound(target)) *
                        static_cast<double>(rounds) * threads;
   return flops / best * 1e-9;

@@ -41,9 +41,8 @@ struct StreamBuffer {
 // and a stream that fits in it would measure the cache, not memory.
 const StreamBuffer& SharedStreamBuffer();
 
-// Peak GFLOP/s of `target` on `threads` threads, measured by timing
-// FmaChains for about `seconds` (best of five tries, so that a neighbour's
-// burst does not lower it).
+// Peak GFLOP/s of `target` on `threads` threads: the fastest of ~2 ms
+// windows of FmaChains run for about `seconds` in all.
 double MeasurePeakGflops(int64_t target, int threads, double seconds);
 
 }  // namespace mhsa::bench
