@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Charts and a summary table from the JSON that bench/run.sh writes.
+
+    python3 bench/plot.py bench/results
+
+Reads peak.json, gemm.json, softmax.json, attention.json and
+attention_target_*.json (whichever exist) and writes, next to them:
+  attention_gflops_<E>_<H>_B<B>.png  GFLOP/s against T per contender, one
+                                     panel per thread count, the FMA peak of
+                                     that run as a horizontal line;
+  attention_pct_peak_targets.png     mhsa's % of peak on each SIMD target;
+  gemm_gflops.png                    GFLOP/s per shape and contender;
+  softmax_gbps.png                   GB/s against row length;
+  summary.md                         the headline numbers as Markdown tables,
+                                     ready for the README.
+Uses medians when the runs were repeated, else the single run.
+"""
+
+import glob
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # Files only; no display on a build machine.
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+# One colour and marker per contender, the same in every chart.
+STYLE = {
+    "mhsa": ("tab:red", "o"),
+    "mhsa_packed": ("tab:pink", "o"),
+    "reference": ("tab:gray", "x"),
+    "openblas": ("tab:blue", "s"),
+    "blis": ("tab:green", "^"),
+    "onednn": ("tab:purple", "D"),
+    "eigen": ("tab:orange", "v"),
+    "plain": ("tab:gray", "x"),
+}
+
+
+def load(path):
+    """Returns (context, results, errors) of one benchmark JSON file.
+
+    results: {run_name: {"family", "contender", "shape", "args", counters...}}
+    errors: {run_name: message}.
+    """
+    with open(path) as f:
+        data = json.load(f)
+    medians, singles, errors = {}, {}, {}
+    for entry in data.get("benchmarks", []):
+        run_name = entry.get("run_name", entry["name"])
+        if entry.get("error_occurred"):
+            errors[run_name] = entry.get("error_message", "error")
+            continue
+        if entry.get("run_type") == "aggregate":
+            if entry.get("aggregate_name") == "median":
+                medians[run_name] = entry
+        else:
+            singles.setdefault(run_name, entry)
+    results = {}
+    for run_name, entry in {**singles, **medians}.items():
+        parts = [p for p in run_name.split("/") if p != "real_time"]
+        # Family/contender/shape/key:value/...; contender and shape optional
+        # (StreamRead/threads:1).
+        record = dict(entry)
+        record["family"] = parts[0]
+        names = [p for p in parts[1:] if ":" not in p] + ["", ""]
+        record["contender"], record["shape"] = names[0], names[1]
+        record["args"] = {}
+        for part in parts[1:]:
+            if ":" in part:
+                key, value = part.split(":", 1)
+                record["args"][key] = int(value) if value.isdigit() else value
+        results[run_name] = record
+    return data.get("context", {}), results, errors
+
+
+def peak(context, threads):
+    value = context.get("peak_gflops_threads_%d" % threads)
+    return float(value) if value else None
+
+
+def contenders_in(results):
+    order = list(STYLE)
+    found = {r["contender"] for r in results.values()}
+    return sorted(found, key=lambda c: (order.index(c) if c in order else len(order), c))
+
+
+def plot_attention(out_dir, context, results):
+    written = []
+    configs = sorted({(r["args"]["E"], r["args"]["H"], r["args"]["B"])
+                      for r in results.values()})
+    for e, h, b in configs:
+        rows = [r for r in results.values()
+                if (r["args"]["E"], r["args"]["H"], r["args"]["B"]) == (e, h, b)]
+        if len({r["args"]["T"] for r in rows}) < 2:
+            continue  # A single point is a table entry, not a curve.
+        thread_counts = sorted({r["args"]["threads"] for r in rows})
+        fig, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5),
+                                 squeeze=False)
+        for ax, threads in zip(axes[0], thread_counts):
+            for contender in contenders_in(results):
+                points = sorted((r["args"]["T"], r["GFLOPS"]) for r in rows
+                                if r["contender"] == contender and r["args"]["threads"] == threads)
+                if not points:
+                    continue
+                color, marker = STYLE.get(contender, ("black", "."))
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker=marker,
+                        color=color, label=contender)
+            limit = peak(context, threads)
+            if limit:
+                ax.axhline(limit, color="black", linestyle="--", linewidth=1,
+                           label="FMA peak %.0f" % limit)
+            ax.set_xscale("log", base=2)
+            contexts = sorted({r["args"]["T"] for r in rows})
+            ax.set_xticks(contexts)
+            ax.set_xticklabels([str(t) for t in contexts])
+            ax.set_xlabel("context T")
+            ax.set_ylabel("GFLOP/s")
+            ax.set_ylim(bottom=0)
+            ax.set_title("%d thread%s" % (threads, "" if threads == 1 else "s"))
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle("Attention layer, B=%d, E=A=%d, H=%d, target %s"
+                     % (b, e, h, context.get("mhsa_target", "?")))
+        fig.tight_layout()
+        name = "attention_gflops_E%d_H%d_B%d.png" % (e, h, b)
+        fig.savefig(os.path.join(out_dir, name), dpi=110)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def target_series(best_context, best_results, target_files):
+    """{target: {T: (GFLOP/s, % of that target's peak)}} for mhsa at B=1,
+    E=512, 1 thread: attention.json gives the best target, each
+    attention_target_<name>.json another."""
+    series = {}
+
+    def collect(context, results):
+        target = context.get("mhsa_target", "?")
+        for r in results.values():
+            a = r["args"]
+            if (r["contender"] == "mhsa" and a.get("B") == 1 and a.get("E") == 512
+                    and a.get("threads") == 1 and a.get("T") in (128, 1024)):
+                series.setdefault(target, {})[a["T"]] = (r["GFLOPS"], r["pct_peak"])
+    collect(best_context, best_results)
+    for path in target_files:
+        context, results, _ = load(path)
+        collect(context, results)
+    return series
+
+
+def plot_targets(out_dir, series):
+    """% of peak of mhsa on each target, each relative to its own peak."""
+    if not series:
+        return []
+    targets = list(series)
+    contexts = sorted({t for values in series.values() for t in values})
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    width = 0.8 / len(contexts)
+    for i, t in enumerate(contexts):
+        xs = [j + i * width for j in range(len(targets))]
+        ax.bar(xs, [series[target].get(t, (0, 0))[1] for target in targets], width,
+               label="T=%d" % t)
+    ax.set_xticks([j + width * (len(contexts) - 1) / 2 for j in range(len(targets))])
+    ax.set_xticklabels(targets)
+    ax.set_ylabel("% of that target's FMA peak")
+    ax.set_title("mhsa per SIMD target: B=1, E=A=512, H=8, 1 thread")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    name = "attention_pct_peak_targets.png"
+    fig.savefig(os.path.join(out_dir, name), dpi=110)
+    plt.close(fig)
+    return [name]
+
+
+def gemm_label(r):
+    a = r["args"]
+    if r["shape"] == "square":
+        return "square %d" % a["m"]
+    return "%s %dx%dx%d" % (r["shape"], a["m"], a["n"], a["k"])
+
+
+def plot_gemm(out_dir, context, results):
+    labels = []
+    for r in results.values():
+        if gemm_label(r) not in labels:
+            labels.append(gemm_label(r))
+    contenders = contenders_in(results)
+    thread_counts = sorted({r["args"]["threads"] for r in results.values()})
+    fig, axes = plt.subplots(len(thread_counts), 1, figsize=(11, 4 * len(thread_counts)),
+                             squeeze=False)
+    width = 0.8 / max(1, len(contenders))
+    for ax, threads in zip(axes[:, 0], thread_counts):
+        for i, contender in enumerate(contenders):
+            values = {gemm_label(r): r["GFLOPS"] for r in results.values()
+                      if r["contender"] == contender and r["args"]["threads"] == threads}
+            xs = [j + i * width for j, label in enumerate(labels) if label in values]
+            ys = [values[label] for label in labels if label in values]
+            color, _ = STYLE.get(contender, ("black", "."))
+            ax.bar(xs, ys, width, label=contender, color=color)
+        limit = peak(context, threads)
+        if limit:
+            ax.axhline(limit, color="black", linestyle="--", linewidth=1,
+                       label="FMA peak %.0f" % limit)
+        ax.set_xticks([j + width * (len(contenders) - 1) / 2 for j in range(len(labels))])
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_ylabel("GFLOP/s")
+        ax.set_title("GEMM, %d thread%s" % (threads, "" if threads == 1 else "s"))
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "gemm_gflops.png"), dpi=110)
+    plt.close(fig)
+    return ["gemm_gflops.png"]
+
+
+def plot_softmax(out_dir, results):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for contender in contenders_in(results):
+        points = sorted((r["args"]["L"], r["GBps"]) for r in results.values()
+                        if r["contender"] == contender)
+        color, marker = STYLE.get(contender, ("black", "."))
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker=marker,
+                color=color, label=contender)
+    ax.set_xscale("log", base=2)
+    lengths = sorted({r["args"]["L"] for r in results.values()})
+    ax.set_xticks(lengths)
+    ax.set_xticklabels([str(length) for length in lengths])
+    ax.set_xlabel("row length L")
+    ax.set_ylabel("GB/s (row read and written)")
+    ax.set_title("Causal softmax, one row, 1 thread")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "softmax_gbps.png"), dpi=110)
+    plt.close(fig)
+    return ["softmax_gbps.png"]
+
+
+def mib(value):
+    return "%.1f" % value if value < 10 else "%.0f" % value
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary(out_dir, files, series):
+    text = ["# Benchmark summary", "",
+            "Medians of bench/run.sh; GFLOP/s (% of the FMA peak of the same run).", ""]
+    if "peak" in files:
+        context, results, _ = files["peak"]
+        rows = []
+        for r in results.values():  # In the binary's order: best target first.
+            if r["family"] == "FmaPeak":
+                rows.append(["FMA peak, " + r["contender"], str(r["args"]["threads"]),
+                             "%.1f GFLOP/s" % r["GFLOPS"]])
+            elif r["family"] == "StreamRead":
+                rows.append(["streaming read of %.0f MiB" % r["buffer_MiB"],
+                             str(r["args"]["threads"]), "%.1f GB/s" % r["GBps"]])
+        text += ["## Limits", "", table(["measure", "threads", "value"], rows), ""]
+    if "attention" in files:
+        context, results, errors = files["attention"]
+        contenders = contenders_in(results)
+        shapes = sorted({tuple(r["args"][k] for k in ("B", "T", "E", "H", "threads"))
+                         for r in results.values()})
+        rows = []
+        for shape in shapes:
+            row = ["B=%d T=%d E=%d H=%d, %d thr" % shape]
+            for contender in contenders:
+                match = [r for r in results.values() if r["contender"] == contender and
+                         tuple(r["args"][k] for k in ("B", "T", "E", "H", "threads")) == shape]
+                row.append("%.1f (%.0f%%), %s MiB" % (
+                    match[0]["GFLOPS"], match[0]["pct_peak"], mib(match[0]["peak_MiB"]))
+                    if match else "")
+            rows.append(row)
+        text += ["## Attention layer (GFLOP/s, % of peak, peak extra memory)", "",
+                 "Target %s; peak %s (1 thread), %s (2 threads) GFLOP/s; memory: %s." % (
+                     context.get("mhsa_target", "?"), context.get("peak_gflops_threads_1", "?"),
+                     context.get("peak_gflops_threads_2", "?"),
+                     context.get("peak_memory_method", "?")), "",
+                 table(["shape"] + contenders, rows), ""]
+        if errors:
+            text += ["Errors: " + "; ".join("%s: %s" % kv for kv in sorted(errors.items())), ""]
+    if series:
+        contexts = sorted({t for values in series.values() for t in values})
+        rows = [[target] + ["%.1f (%.0f%%)" % values[t] if t in values else ""
+                            for t in contexts] for target, values in series.items()]
+        text += ["## mhsa per SIMD target (B=1, E=A=512, H=8, 1 thread)", "",
+                 "Each % is of that target's own FMA peak.", "",
+                 table(["target"] + ["T=%d" % t for t in contexts], rows), ""]
+    if "gemm" in files:
+        context, results, _ = files["gemm"]
+        contenders = contenders_in(results)
+        keys = []
+        for r in results.values():
+            key = (gemm_label(r), r["args"]["threads"])
+            if key not in keys:
+                keys.append(key)
+        rows = []
+        for label, threads in keys:
+            row = ["%s, %d thr" % (label, threads)]
+            for contender in contenders:
+                match = [r for r in results.values() if r["contender"] == contender and
+                         gemm_label(r) == label and r["args"]["threads"] == threads]
+                row.append("%.1f (%.0f%%)" % (match[0]["GFLOPS"], match[0]["pct_peak"])
+                           if match else "")
+            rows.append(row)
+        text += ["## GEMM", "", "OpenBLAS kernel: %s." % context.get("openblas_corename", "n/a"),
+                 "", table(["shape"] + contenders, rows), ""]
+    if "softmax" in files:
+        _, results, _ = files["softmax"]
+        contenders = contenders_in(results)
+        lengths = sorted({r["args"]["L"] for r in results.values()})
+        rows = []
+        for length in lengths:
+            row = [str(length)]
+            for contender in contenders:
+                match = [r for r in results.values()
+                         if r["contender"] == contender and r["args"]["L"] == length]
+                row.append("%.2f GB/s" % match[0]["GBps"] if match else "")
+            rows.append(row)
+        text += ["## Softmax (one row)", "", table(["L"] + contenders, rows), ""]
+    with open(os.path.join(out_dir, "summary.md"), "w") as f:
+        f.write("\n".join(text))
+    return ["summary.md"]
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "results")
+    files = {}
+    for name in ("peak", "gemm", "softmax", "attention"):
+        path = os.path.join(out_dir, name + ".json")
+        if os.path.exists(path):
+            files[name] = load(path)
+    if not files:
+        sys.exit("plot.py: no benchmark JSON in %s; run bench/run.sh first" % out_dir)
+    written, series = [], {}
+    if "attention" in files:
+        context, results, _ = files["attention"]
+        written += plot_attention(out_dir, context, results)
+        series = target_series(context, results, sorted(
+            glob.glob(os.path.join(out_dir, "attention_target_*.json"))))
+        written += plot_targets(out_dir, series)
+    if "gemm" in files:
+        written += plot_gemm(out_dir, *files["gemm"][:2])
+    if "softmax" in files:
+        written += plot_softmax(out_dir, files["softmax"][1])
+    written += summary(out_dir, files, series)
+    print("plot.py: wrote " + ", ".join(os.path.join(out_dir, w) for w in written))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Runs the benchmark binaries that `make bench` built in build/default/bench,
+# writes bench/results/<name>.json (medians of 3 repetitions, with mean,
+# stddev and cv), then draws the charts with bench/plot.py. Builds nothing.
+#
+#   bench/run.sh           the default subset: a few minutes on 2 cores
+#   bench/run.sh --full    attention_bench over its whole grid (much longer)
+#
+# MHSA_BENCH_MIN_TIME (seconds per repetition, default 0.2) trades time for
+# steadier numbers. Run it on an otherwise idle machine: with 2 cores, any
+# other process halves the 2-thread results (each binary's context reports
+# a peak_warning when its start-up FMA measurement saw that).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="$root/build/default/bench"
+out="$root/bench/results"
+
+full=0
+for arg in "$@"; do
+  case "$arg" in
+    --full) full=1 ;;
+    *) echo "usage: bench/run.sh [--full]" >&2; exit 2 ;;
+  esac
+done
+
+for name in peak_bench gemm_bench softmax_bench attention_bench; do
+  if [[ ! -x "$bin/$name" ]]; then
+    echo "bench/run.sh: $bin/$name is missing; run 'make bench' (it builds first)" >&2
+    exit 1
+  fi
+done
+mkdir -p "$out"
+
+# This environment forces OpenBLAS's kernel choice (OPENBLAS_CORETYPE) and
+# cache size; unset, OpenBLAS detects the CPU itself, as it would for a user.
+# gemm_bench and attention_bench report the kernel it chose
+# (openblas_corename in their context).
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+# The library's target is chosen per run below; an inherited one would
+# silently change the main results.
+unset MHSA_TARGET
+
+common=(--benchmark_format=console
+        --benchmark_out_format=json
+        --benchmark_repetitions=3
+        --benchmark_report_aggregates_only=true
+        "--benchmark_min_time=${MHSA_BENCH_MIN_TIME:-0.2}")
+
+# run <json name> <binary> [extra arguments...]
+run() {
+  local json="$1" binary="$2"
+  shift 2
+  echo "== $binary -> bench/results/$json.json"
+  "$bin/$binary" "${common[@]}" "--benchmark_out=$out/$json.json" "$@"
+}
+
+start=$SECONDS
+run peak peak_bench
+run gemm gemm_bench
+run softmax softmax_bench
+if [[ $full -eq 1 ]]; then
+  MHSA_BENCH_FULL=1 run attention attention_bench
+else
+  run attention attention_bench
+fi
+
+# Every other SIMD target mhsa compiled, on a few sizes and one thread:
+# attention_target_<name>.json. The best target's numbers are attention.json.
+# Each binary's peak follows MHSA_TARGET, so pct_peak is relative to the
+# target that ran.
+mapfile -t targets < <("$bin/attention_bench" --list_targets)
+for target in "${targets[@]:1}"; do
+  MHSA_TARGET="$target" run "attention_target_$target" attention_bench \
+    '--benchmark_filter=^Attention/mhsa/B:1/T:(128|1024)/E:512/H:8/threads:1/'
+done
+echo "== benchmarks took $((SECONDS - start)) s"
+
+# Debian's python3-matplotlib lives in /usr/bin/python3's packages; a python3
+# earlier on PATH (pyenv, a venv) may not see it.
+python=/usr/bin/python3
+[[ -x "$python" ]] || python=python3
+"$python" "$root/bench/plot.py" "$out"
