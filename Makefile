@@ -18,11 +18,12 @@ build: deps
 	cmake --preset $(PRESET) >/dev/null
 	cmake --build --preset $(PRESET)
 
+# BENCH_ARGS=--full runs the attention layer over its whole grid.
 bench:
 	@bash .ci/install-deps bench
 	cmake --preset default >/dev/null
 	cmake --build --preset default
-	bash bench/run.sh
+	bash bench/run.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf build
