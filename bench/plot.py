@@ -3,8 +3,9 @@
 
     python3 bench/plot.py bench/results
 
-Reads peak.json, gemm.json, softmax.json, attention.json and
-attention_target_*.json (whichever exist) and writes, next to them:
+Reads peak_bench.json, gemm_bench.json, softmax_bench.json,
+attention_bench.json and attention_bench_<target>.json (whichever exist) and
+writes, next to them:
   attention_gflops_<E>_<H>_B<B>.png  GFLOP/s against T per contender, one
                                      panel per thread count, the FMA peak of
                                      that run as a horizontal line;
@@ -134,8 +135,8 @@ def plot_attention(out_dir, context, results):
 
 def target_series(best_context, best_results, target_files):
     """{target: {T: (GFLOP/s, % of that target's peak)}} for mhsa at B=1,
-    E=512, 1 thread: attention.json gives the best target, each
-    attention_target_<name>.json another."""
+    E=512, 1 thread: attention_bench.json gives the best target, each
+    attention_bench_<target>.json another."""
     series = {}
 
     def collect(context, results):
@@ -149,7 +150,10 @@ def target_series(best_context, best_results, target_files):
     for path in target_files:
         context, results, _ = load(path)
         collect(context, results)
-    return series
+    # Best target first, as mhsa lists them.
+    order = best_context.get("mhsa_available_targets", "").split(",")
+    return dict(sorted(series.items(),
+                       key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
 def plot_targets(out_dir, series):
@@ -293,7 +297,9 @@ def summary(out_dir, files, series):
         rows = [[target] + ["%.1f (%.0f%%)" % values[t] if t in values else ""
                             for t in contexts] for target, values in series.items()]
         text += ["## mhsa per SIMD target (B=1, E=A=512, H=8, 1 thread)", "",
-                 "Each % is of that target's own FMA peak.", "",
+                 "Each % is of that target's own FMA peak. SCALAR is Highway's one-lane "
+                 "target: the compiler still vectorizes its loops with the SSE2 baseline, "
+                 "so it can pass 100% of a one-lane peak.", "",
                  table(["target"] + ["T=%d" % t for t in contexts], rows), ""]
     if "gemm" in files:
         context, results, _ = files["gemm"]
@@ -337,7 +343,7 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "results")
     files = {}
     for name in ("peak", "gemm", "softmax", "attention"):
-        path = os.path.join(out_dir, name + ".json")
+        path = os.path.join(out_dir, name + "_bench.json")
         if os.path.exists(path):
             files[name] = load(path)
     if not files:
@@ -347,7 +353,7 @@ def main():
         context, results, _ = files["attention"]
         written += plot_attention(out_dir, context, results)
         series = target_series(context, results, sorted(
-            glob.glob(os.path.join(out_dir, "attention_target_*.json"))))
+            glob.glob(os.path.join(out_dir, "attention_bench_*.json"))))
         written += plot_targets(out_dir, series)
     if "gemm" in files:
         written += plot_gemm(out_dir, *files["gemm"][:2])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmark binaries that `make bench` built in build/default/bench,
-# writes bench/results/<name>.json (medians of 3 repetitions, with mean,
+# writes bench/results/<binary>.json (medians of 3 repetitions, with mean,
 # stddev and cv), then draws the charts with bench/plot.py. Builds nothing.
 #
 #   bench/run.sh           the default subset: a few minutes on 2 cores
@@ -56,22 +56,22 @@ run() {
 }
 
 start=$SECONDS
-run peak peak_bench
-run gemm gemm_bench
-run softmax softmax_bench
+run peak_bench peak_bench
+run gemm_bench gemm_bench
+run softmax_bench softmax_bench
 if [[ $full -eq 1 ]]; then
-  MHSA_BENCH_FULL=1 run attention attention_bench
+  MHSA_BENCH_FULL=1 run attention_bench attention_bench
 else
-  run attention attention_bench
+  run attention_bench attention_bench
 fi
 
 # Every other SIMD target mhsa compiled, on a few sizes and one thread:
-# attention_target_<name>.json. The best target's numbers are attention.json.
+# attention_bench_<target>.json. The best target's are in attention_bench.json.
 # Each binary's peak follows MHSA_TARGET, so pct_peak is relative to the
 # target that ran.
 mapfile -t targets < <("$bin/attention_bench" --list_targets)
 for target in "${targets[@]:1}"; do
-  MHSA_TARGET="$target" run "attention_target_$target" attention_bench \
+  MHSA_TARGET="$target" run "attention_bench_$target" attention_bench \
     '--benchmark_filter=^Attention/mhsa/B:1/T:(128|1024)/E:512/H:8/threads:1/'
 done
 echo "== benchmarks took $((SECONDS - start)) s"
