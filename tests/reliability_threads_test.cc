@@ -1,0 +1,252 @@
+// Forward under every threading arrangement a user can put it in: many
+// std::threads on one shared layer, inside the user's own OpenMP parallel
+// region (nested or not), and with different OpenMP thread counts. Each must
+// give bitwise the bits of one plain serial call: the library gives each
+// (batch, head, query block) task to exactly one thread, so the arithmetic
+// and its order never depend on who runs it.
+//
+// A deadlock shows up as the ctest TIMEOUT set for this binary in
+// tests/CMakeLists.txt; nothing here waits without bound.
+#include <omp.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "mhsa/mhsa.h"
+
+namespace mhsa {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+// One call: a layer, its input and its serial output.
+struct Job {
+  const MultiHeadedSelfAttention* layer = nullptr;
+  int batch = 0, context = 0;
+  std::vector<float> x, want;
+};
+
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Restores OpenMP's settings that a test changes, even when it fails.
+class OmpSettings {
+ public:
+  OmpSettings()
+      : threads_(omp_get_max_threads()), levels_(omp_get_max_active_levels()) {}
+  ~OmpSettings() {
+    omp_set_num_threads(threads_);
+    omp_set_max_active_levels(levels_);
+  }
+
+ private:
+  int threads_, levels_;
+};
+
+class ThreadsTest : public ::testing::Test {
+ protected:
+  // Two layers with their own per-head weights (a head computed with another
+  // head's weights would show): 6 heads, so that batch x heads reaches any
+  // thread count and each (batch, head) pair is one task; and 1 head, so
+  // that with batch 1 the library splits one pair's query blocks among the
+  // threads. Contexts cross the 48-query and 256-key blocks.
+  ThreadsTest() : six_(24, 48, 6), one_(16, 8, 1) {
+    SetWeights(&six_, 500);
+    SetWeights(&one_, 600);
+    const struct {
+      const MultiHeadedSelfAttention* layer;
+      int batch, context;
+    } shapes[] = {{&six_, 1, 1},   {&six_, 1, 47}, {&six_, 3, 49}, {&six_, 2, 257},
+                  {&one_, 1, 1},   {&one_, 1, 97}, {&one_, 1, 300}, {&one_, 2, 600}};
+    OmpSettings saved;
+    omp_set_num_threads(1);  // The serial reference: one thread, no region.
+    uint32_t seed = 1;
+    for (const auto& s : shapes) {
+      Job job;
+      job.layer = s.layer;
+      job.batch = s.batch;
+      job.context = s.context;
+      job.x = Random(Count(job, s.layer->embedding_dim()), seed++);
+      job.want.resize(Count(job, s.layer->attention_dim()));
+      s.layer->Forward(job.x.data(), job.batch, job.context, job.want.data());
+      jobs_.push_back(std::move(job));
+    }
+  }
+
+  static void SetWeights(MultiHeadedSelfAttention* layer, uint32_t seed) {
+    const size_t n = static_cast<size_t>(layer->head_dim() * layer->embedding_dim());
+    for (int h = 0; h < layer->num_heads(); ++h) {
+      const auto w = Random(3 * n, seed + static_cast<uint32_t>(h));
+      layer->SetHeadWeights(h, w.data(), w.data() + n, w.data() + 2 * n);
+    }
+  }
+
+  static size_t Count(const Job& job, int width) {
+    return static_cast<size_t>(job.batch) * static_cast<size_t>(job.context) *
+           static_cast<size_t>(width);
+  }
+
+  // Runs `job` on its shared layer into a fresh buffer.
+  static std::vector<float> Run(const Job& job) {
+    std::vector<float> out(Count(job, job.layer->attention_dim()));
+    job.layer->Forward(job.x.data(), job.batch, job.context, out.data());
+    return out;
+  }
+
+  MultiHeadedSelfAttention six_, one_;
+  std::vector<Job> jobs_;
+};
+
+// Eight std::threads, each its own OpenMP initial thread with its own team,
+// run every job three times in a different order on the one const layer.
+TEST_F(ThreadsTest, ManyStdThreadsShareOneLayer) {
+  constexpr int kThreads = 8, kRounds = 3;
+  std::vector<std::vector<std::vector<float>>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t, &got] {
+      for (int round = 0; round < kRounds; ++round) {
+        for (size_t i = 0; i < jobs_.size(); ++i) {
+          const size_t j = (i + static_cast<size_t>(t + round)) % jobs_.size();
+          got[static_cast<size_t>(t)].push_back(Run(jobs_[j]));
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    size_t k = 0;
+    for (int round = 0; round < kRounds; ++round) {
+      for (size_t i = 0; i < jobs_.size(); ++i, ++k) {
+        const size_t j = (i + static_cast<size_t>(t + round)) % jobs_.size();
+        EXPECT_TRUE(SameBits(got[static_cast<size_t>(t)][k], jobs_[j].want))
+            << "thread " << t << " round " << round << " job " << j;
+      }
+    }
+  }
+}
+
+// Forward called from every thread of the user's own parallel region. With
+// nesting off (OpenMP's default, max-active-levels 1) and on (2), the
+// library's policy is to run single-threaded inside an active region: no
+// oversubscription, no waiting on a team that cannot form.
+TEST_F(ThreadsTest, InsideUserParallelRegion) {
+  OmpSettings saved;
+  for (int levels : {1, 2}) {
+    omp_set_max_active_levels(levels);
+    // Four threads on two cores: oversubscribed on purpose.
+    constexpr int kTeam = 4;
+    std::vector<std::vector<std::vector<float>>> got(kTeam);
+    int team_size = 0;
+#pragma omp parallel num_threads(kTeam)
+    {
+#pragma omp single
+      team_size = omp_get_num_threads();
+      const auto me = static_cast<size_t>(omp_get_thread_num());
+      for (const Job& job : jobs_) got[me].push_back(Run(job));
+    }
+    // Not a test of OpenMP: only that the region really had several threads.
+    ASSERT_GT(team_size, 1) << "levels " << levels;
+    for (int t = 0; t < team_size; ++t) {
+      for (size_t j = 0; j < jobs_.size(); ++j) {
+        EXPECT_TRUE(SameBits(got[static_cast<size_t>(t)][j], jobs_[j].want))
+            << "levels " << levels << " thread " << t << " job " << j;
+      }
+    }
+  }
+}
+
+// A work-sharing loop over jobs, the way a user batches independent
+// sequences, with dynamic scheduling so threads pick jobs unpredictably.
+TEST_F(ThreadsTest, InsideUserParallelFor) {
+  OmpSettings saved;
+  omp_set_num_threads(2);
+  constexpr int kCopies = 4;
+  const int total = kCopies * static_cast<int>(jobs_.size());
+  std::vector<std::vector<float>> got(static_cast<size_t>(total));
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int i = 0; i < total; ++i) {
+    got[static_cast<size_t>(i)] = Run(jobs_[static_cast<size_t>(i) % jobs_.size()]);
+  }
+  for (int i = 0; i < total; ++i) {
+    EXPECT_TRUE(SameBits(got[static_cast<size_t>(i)],
+                         jobs_[static_cast<size_t>(i) % jobs_.size()].want))
+        << "call " << i;
+  }
+}
+
+// An inactive region (one thread) is not "inside parallel" for OpenMP: the
+// library may start its own team there, nested when levels allow it.
+TEST_F(ThreadsTest, InsideInactiveRegion) {
+  OmpSettings saved;
+  for (int levels : {1, 2}) {
+    omp_set_max_active_levels(levels);
+    omp_set_num_threads(2);
+    std::vector<std::vector<float>> got;
+#pragma omp parallel num_threads(1)
+    {
+      for (const Job& job : jobs_) got.push_back(Run(job));
+    }
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      EXPECT_TRUE(SameBits(got[j], jobs_[j].want)) << "levels " << levels << " job " << j;
+    }
+  }
+}
+
+// 1, 2 and 3 OpenMP threads (3 > cores, and not a divisor of the task
+// counts) give the same bits as each other and as the serial reference.
+TEST_F(ThreadsTest, ThreadCountDoesNotChangeBits) {
+  OmpSettings saved;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    ASSERT_EQ(omp_get_max_threads(), threads);
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      EXPECT_TRUE(SameBits(Run(jobs_[j]), jobs_[j].want))
+          << threads << " threads, job " << j << " (B=" << jobs_[j].batch
+          << " T=" << jobs_[j].context << ")";
+    }
+  }
+}
+
+// std::threads and OpenMP together: two std::threads, each opening its own
+// parallel region that calls Forward. Three layers of threading, one answer.
+TEST_F(ThreadsTest, StdThreadsEachWithParallelRegion) {
+  static constexpr int kThreads = 2, kTeam = 2;  // static: no lambda capture
+  std::vector<std::vector<std::vector<float>>> got(kThreads * kTeam);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this, t, &got] {
+#pragma omp parallel num_threads(kTeam)
+      {
+        const auto slot = static_cast<size_t>(t * kTeam + omp_get_thread_num());
+        for (const Job& job : jobs_) got[slot].push_back(Run(job));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  size_t filled = 0;
+  for (size_t slot = 0; slot < got.size(); ++slot) {
+    if (got[slot].empty()) continue;  // A team smaller than asked for.
+    ++filled;
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      EXPECT_TRUE(SameBits(got[slot][j], jobs_[j].want)) << "slot " << slot << " job " << j;
+    }
+  }
+  EXPECT_GE(filled, static_cast<size_t>(kThreads));
+}
+
+}  // namespace
+}  // namespace mhsa
