@@ -2,7 +2,7 @@
 // driver. For a block of queries it walks the key blocks up to the diagonal,
 // keeping for each query row the running max m, the running sum l of
 // exp(s - m) and the unnormalised output o. In scalar form, per key block:
-//   s_j   = (q · k_j) * scale                     for visible keys j
+//   s_j   = (q * scale) · k_j                     for visible keys j
 //   m'    = max(m, max_j s_j)
 //   c     = exp(m - m')                           (0 when m = -inf)
 //   p_j   = exp(s_j - m');  l' = l * c + sum_j p_j
@@ -57,6 +57,8 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
     const size_t i0 = block * kQueryBlock;
     const size_t rows = std::min(kQueryBlock, context - i0);
     PackA(q + i0 * ld, ld, rows, dim, q_pack.data());
+    // Scaling q once here spares a pass over every score row.
+    ScaleRow(q_pack.data(), q_pack.size(), scale);
     std::fill(acc.begin(), acc.end(), 0.0f);
     std::fill(row_max, row_max + rows, -kInf);
     std::fill(row_sum, row_sum + rows, 0.0f);
@@ -78,7 +80,7 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
           FillRow(row, keys, 0.0f);
           continue;
         }
-        const float block_max = ScaleAndMax(row, visible, scale, &bad[r]);
+        const float block_max = MaxAndCheck(row, visible, &bad[r]);
         const float new_max = std::max(row_max[r], block_max);
         if (bad[r] || new_max == -kInf) {  // NaN/+inf, or only -inf so far.
           FillRow(row, keys, 0.0f);

@@ -46,31 +46,25 @@ HWY_INLINE void StoreTail(D d, hn::Vec<D> v, float* HWY_RESTRICT p, size_t count
   for (size_t i = 0; i < count; ++i) p[i] = buffer[i];
 }
 
-// row[0..n) *= scale; returns the max of the scaled row. Sets *bad when a
-// scaled score is NaN or +inf: torch's softmax would then give NaN for the
-// whole row (through inf - inf or NaN arithmetic), and so do we.
-inline float ScaleAndMax(float* HWY_RESTRICT row, size_t n, float scale,
-                         bool* bad) {
+// Returns the max of row[0..n). Sets *bad when an element is NaN or +inf:
+// torch's softmax would then give NaN for the whole row (through inf - inf
+// or NaN arithmetic), and so do we.
+inline float MaxAndCheck(const float* HWY_RESTRICT row, size_t n, bool* bad) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
-  const auto vscale = hn::Set(d, scale);
   const auto inf = hn::Set(d, std::numeric_limits<float>::infinity());
   auto vmax = hn::Set(d, -std::numeric_limits<float>::infinity());
   // Not (x < inf) is true exactly for NaN and +inf.
   auto vbad = hn::Ne(vmax, vmax);  // All false.
   size_t i = 0;
   for (; i + N <= n; i += N) {
-    const auto x = hn::Mul(hn::LoadU(d, row + i), vscale);
-    hn::StoreU(x, d, row + i);
+    const auto x = hn::LoadU(d, row + i);
     vbad = hn::Or(vbad, hn::Not(hn::Lt(x, inf)));
     vmax = hn::Max(vmax, x);
   }
   if (i < n) {
-    // Lanes past n hold -inf (times a positive scale): they change neither
-    // the max nor the flag.
-    const auto x = hn::Mul(
-        LoadTail(d, row + i, n - i, -std::numeric_limits<float>::infinity()), vscale);
-    StoreTail(d, x, row + i, n - i);
+    // Lanes past n hold -inf: they change neither the max nor the flag.
+    const auto x = LoadTail(d, row + i, n - i, -std::numeric_limits<float>::infinity());
     vbad = hn::Or(vbad, hn::Not(hn::Lt(x, inf)));
     vmax = hn::Max(vmax, x);
   }
@@ -126,7 +120,8 @@ inline void FillRow(float* HWY_RESTRICT row, size_t n, float value) {
 inline void CausalSoftmaxRow(float* HWY_RESTRICT row, size_t valid, size_t cols,
                              float scale) {
   bool bad = false;
-  const float max = ScaleAndMax(row, valid, scale, &bad);
+  ScaleRow(row, valid, scale);
+  const float max = MaxAndCheck(row, valid, &bad);
   if (bad || max == -std::numeric_limits<float>::infinity()) {
     FillRow(row, valid, std::numeric_limits<float>::quiet_NaN());
   } else {
