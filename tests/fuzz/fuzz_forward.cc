@@ -39,7 +39,7 @@ namespace {
 using u128 = unsigned __int128;
 
 constexpr uint64_t kMemoryBudget = 64ull << 20;  // Bytes.
-constexpr uint64_t kWorkBudget = 20'000'000;     // Multiply-adds, fast and exact.
+constexpr uint64_t kWorkBudget = 10'000'000;     // Multiply-adds, fast and exact.
 // The largest float count the library accepts: bytes must fit in ptrdiff_t.
 constexpr u128 kMaxFloats = static_cast<u128>(PTRDIFF_MAX) / sizeof(float);
 
