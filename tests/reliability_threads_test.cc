@@ -1,9 +1,10 @@
 // Forward under every threading arrangement a user can put it in: many
 // std::threads on one shared layer, inside the user's own OpenMP parallel
 // region (nested or not), and with different OpenMP thread counts. Each must
-// give bitwise the bits of one plain serial call: the library gives each
-// (batch, head, query block) task to exactly one thread, so the arithmetic
-// and its order never depend on who runs it.
+// reproduce, bit for bit, one serial call on one thread: the library gives
+// each task (a batch element and head, or a pair of its query blocks) to
+// exactly one thread, so the arithmetic and its order never depend on who
+// runs it or how many run.
 //
 // A deadlock shows up as the ctest TIMEOUT set for this binary in
 // tests/CMakeLists.txt; nothing here waits without bound.
