@@ -47,6 +47,12 @@ PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k) {
   return packed;
 }
 
+void RepackRows(const float* rows, size_t ldb, size_t first, size_t count,
+                PackedB* packed) {
+  MHSA_DISPATCH(PackRowsTarget)(rows, ldb, count, packed->k,
+                                packed->data.data() + first * packed->k);
+}
+
 void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c,
                 size_t ldc, size_t m) {
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.

@@ -19,6 +19,12 @@ struct PackedB {
 // b: [n][k], stride ldb.
 PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k);
 
+// Re-packs rows [first, first + count) of packed's B from `rows` ([count][k],
+// stride ldb), leaving the others as they are: first must start a panel
+// (a multiple of kPanel) and first + count end one or reach n.
+void RepackRows(const float* rows, size_t ldb, size_t first, size_t count,
+                PackedB* packed);
+
 // C = A·Bᵀ, beta = 0 (C is written, never read; it may hold NaN).
 // a: [m][k] stride lda; b: [n][k] stride ldb; c: [m][n] stride ldc.
 // Parallel with OpenMP over blocks of rows of C (one thread inside an active

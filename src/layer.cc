@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "attention.h"
+#include "blocking.h"
 #include "gemm.h"
 
 namespace mhsa {
@@ -15,21 +16,28 @@ MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in,
       head_dim(head_dim_in),
       num_heads(num_heads_in),
       weights(std::move(weights_in)) {
-  Repack();
+  const size_t rows = 3 * num_heads * head_dim;
+  packed.n = rows;
+  packed.k = embedding_dim;
+  packed.data.resize(RoundUp(rows, kPanel) * embedding_dim);
+  Repack(0, rows);
 }
 
-void MultiHeadedSelfAttention::Impl::Repack() {
-  const size_t per_projection = head_dim * embedding_dim;
-  std::vector<float> rows(3 * num_heads * per_projection);
-  for (size_t h = 0; h < num_heads; ++h) {
-    for (size_t proj = 0; proj < 3; ++proj) {
-      const float* src = weights.data() + (3 * h + proj) * per_projection;
-      std::copy(src, src + per_projection,
-                rows.data() + (proj * num_heads + h) * per_projection);
-    }
+void MultiHeadedSelfAttention::Impl::Repack(size_t begin, size_t end) {
+  // Widen to whole panels: packing is panel by panel.
+  const size_t attention_dim = num_heads * head_dim;
+  begin = begin / kPanel * kPanel;
+  end = std::min(RoundUp(end, kPanel), 3 * attention_dim);
+  // Row n of B is projection n / attention_dim (query, key, value), head
+  // (n % attention_dim) / head_dim, row n % head_dim of that head's weights.
+  std::vector<float> rows((end - begin) * embedding_dim);
+  for (size_t n = begin; n < end; ++n) {
+    const size_t projection = n / attention_dim, head = (n % attention_dim) / head_dim;
+    const float* src = weights.data() +
+                       ((3 * head + projection) * head_dim + n % head_dim) * embedding_dim;
+    std::copy(src, src + embedding_dim, rows.data() + (n - begin) * embedding_dim);
   }
-  packed = PackRows(rows.data(), embedding_dim, 3 * num_heads * head_dim,
-                    embedding_dim);
+  RepackRows(rows.data(), embedding_dim, begin, end - begin, &packed);
 }
 
 void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query,
@@ -40,7 +48,13 @@ void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query,
   std::copy(query, query + n, w);
   std::copy(key, key + n, w + n);
   std::copy(value, value + n, w + 2 * n);
-  Repack();
+  // Only this head's rows of each projection: setting every head stays
+  // linear in the number of heads.
+  const size_t attention_dim = num_heads * head_dim;
+  for (size_t projection = 0; projection < 3; ++projection) {
+    const size_t first = projection * attention_dim + head * head_dim;
+    Repack(first, first + head_dim);
+  }
 }
 
 void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query,

@@ -35,7 +35,8 @@ struct MultiHeadedSelfAttention::Impl {
   PackedB packed;
 
  private:
-  void Repack();
+  // Re-packs the panels holding rows [begin, end) of the projection's B.
+  void Repack(size_t begin, size_t end);
 };
 
 }  // namespace mhsa

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "golden_check.h"
+#include "mhsa/mhsa.h"
 #include "test_data.h"
 
 namespace mhsa {
@@ -129,6 +130,12 @@ TEST_F(CliTest, RefusesBadInput) {
   const std::string good_head = R"("embedding_dim": 2, "attention_dim": 4, "num_heads": 2, )";
   ExpectRefused("{\"embedding_dim\": 2, \"attention", "JSON");             // truncated
   ExpectRefused("{embedding_dim: 2}", "JSON");                                // malformed
+  ExpectRefused("{" + good_head + "\"embedded\": [[[1, 1e400]]]}", "overflow");  // beyond double
+  // A huge claimed width with short rows: refused for its shape, not by
+  // running out of memory reserving for the claim.
+  ExpectRefused(R"({"embedding_dim": 2147483647, "attention_dim": 1, "num_heads": 1,
+                    "embedded": [[[1]], [[1]], [[1]], [[1]]]})",
+                "embedding_dim = 2147483647");
   ExpectRefused("[1, 2]", "object");                                          // not an object
   ExpectRefused(R"({"attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
                 "embedding_dim");                                             // missing field
@@ -151,9 +158,13 @@ TEST_F(CliTest, RefusesBadInput) {
 }
 
 TEST_F(CliTest, HonoursAndChecksMhsaTarget) {
-  const Result forced = Run("demo", "MHSA_TARGET=SCALAR");
+  // The last target is the fallback (SCALAR or EMU128 on x86, NEON on Arm):
+  // never the default choice where there is more than one.
+  const std::string last = AvailableTargets().back();
+  const Result forced = Run("demo", "MHSA_TARGET=" + last);
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
-  EXPECT_NE(forced.out.find("served by SIMD target: SCALAR"), std::string::npos) << forced.out;
+  EXPECT_NE(forced.out.find("served by SIMD target: " + last + "\n"), std::string::npos)
+      << forced.out;
   const Result bad = Run("demo", "MHSA_TARGET=AVX9000");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(bad.out.empty());

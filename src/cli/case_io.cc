@@ -1,5 +1,6 @@
 #include "case_io.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -55,8 +56,9 @@ Case ParseCase(const std::string& text) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    // nlohmann's message spans one line and names the byte offset.
+  } catch (const json::exception& e) {
+    // Syntax errors, and numbers beyond double (out_of_range 406). The
+    // message spans one line and names the byte offset.
     throw CaseError(std::string("expected a JSON case, ") + e.what());
   }
   if (!doc.is_object()) {
@@ -77,7 +79,10 @@ Case ParseCase(const std::string& text) {
     throw CaseError("expected batch and context to fit in int");
   }
   const size_t e = static_cast<size_t>(c.embedding_dim);
-  c.embedded.reserve(batches.size() * context * e);
+  // Shape is checked row by row below; until then the sizes are only claims,
+  // so reserve no more than the text can hold (a number takes >= 2 bytes
+  // with its separator).
+  c.embedded.reserve(std::min(batches.size() * context * e, text.size() / 2));
   for (size_t b = 0; b < batches.size(); ++b) {
     const std::string b_name = Index("embedded", b);
     const json& rows = ReadArray(batches[b], b_name);
