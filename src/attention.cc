@@ -40,15 +40,17 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
   // k and v for every key these blocks see are packed once per task, not
   // once per query block: O(context * head_dim) floats, read by every block.
   const size_t keys_seen = std::min(context, block_end * kQueryBlock);
-  AlignedFloats q_pack(RoundUp(kQueryBlock, kMR) * dim);
-  AlignedFloats k_pack(RoundUp(keys_seen, kPanel) * dim);
-  AlignedFloats v_pack(RoundUp(dim, kPanel) * keys_seen);
-  PackBFromRows(k, ld, keys_seen, dim, k_pack.data());
-  PackBFromCols(v, ld, dim, keys_seen, v_pack.data());
-  // The score block, then p in place; rows past the last query of a block
-  // are read by the p·v kernel (never stored), so they start as zeros.
-  AlignedFloats scores(RoundUp(kQueryBlock, kMR) * kKeyBlock, 0.0f);
-  AlignedFloats acc(kQueryBlock * dim);
+  const size_t q_pack_size = RoundUp(kQueryBlock, kMR) * dim;
+  float* q_pack = ThreadScratch(kScratchQPack, q_pack_size);
+  float* k_pack = ThreadScratch(kScratchKPack, RoundUp(keys_seen, kPanel) * dim);
+  float* v_pack = ThreadScratch(kScratchVPack, RoundUp(dim, kPanel) * keys_seen);
+  PackBFromRows(k, ld, keys_seen, dim, k_pack);
+  PackBFromCols(v, ld, dim, keys_seen, v_pack);
+  // The score block, then p in place. Rows past the last query of a block
+  // are read by the p·v kernel but never stored, so whatever an earlier
+  // call left there cannot reach the output.
+  float* scores = ThreadScratch(kScratchScores, RoundUp(kQueryBlock, kMR) * kKeyBlock);
+  float* acc = ThreadScratch(kScratchAcc, kQueryBlock * dim);
   float row_max[kQueryBlock], row_sum[kQueryBlock];
   bool bad[kQueryBlock];
   const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
@@ -56,10 +58,10 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
   for (size_t block = block_begin; block < block_end; ++block) {
     const size_t i0 = block * kQueryBlock;
     const size_t rows = std::min(kQueryBlock, context - i0);
-    PackA(q + i0 * ld, ld, rows, dim, q_pack.data());
+    PackA(q + i0 * ld, ld, rows, dim, q_pack);
     // Scaling q once here spares a pass over every score row.
-    ScaleRow(q_pack.data(), q_pack.size(), scale);
-    std::fill(acc.begin(), acc.end(), 0.0f);
+    ScaleRow(q_pack, q_pack_size, scale);
+    std::fill(acc, acc + kQueryBlock * dim, 0.0f);
     std::fill(row_max, row_max + rows, -kInf);
     std::fill(row_sum, row_sum + rows, 0.0f);
     std::fill(bad, bad + rows, false);
@@ -69,11 +71,11 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
       const size_t keys = std::min(kKeyBlock, key_end - j0);
       // scores = q_block · k_blockᵀ: [rows][keys], stride kKeyBlock.
       // Key panels are kPanel wide and j0 a multiple of kPanel.
-      TileProduct(q_pack.data(), rows, k_pack.data() + j0 * dim, dim, keys,
-                  dim, scores.data(), kKeyBlock, false, kNoMask);
+      TileProduct(q_pack, rows, k_pack + j0 * dim, dim, keys, dim, scores,
+                  kKeyBlock, false, kNoMask);
 
       for (size_t r = 0; r < rows; ++r) {
-        float* row = scores.data() + r * kKeyBlock;
+        float* row = scores + r * kKeyBlock;
         const size_t query = i0 + r;
         const size_t visible = query < j0 ? 0 : std::min(keys, query - j0 + 1);
         if (visible == 0 || bad[r]) {
@@ -91,7 +93,7 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
         const float sum = ExpAndSum(row, visible, new_max);
         FillRow(row + visible, keys - visible, 0.0f);
         row_sum[r] = row_sum[r] * correction + sum;
-        if (correction != 1.0f) ScaleRow(acc.data() + r * dim, dim, correction);
+        if (correction != 1.0f) ScaleRow(acc + r * dim, dim, correction);
         row_max[r] = new_max;
       }
 
@@ -99,9 +101,8 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
       // p is read in place, row-major with the constant stride kKeyBlock.
       const ptrdiff_t diag =
           static_cast<ptrdiff_t>(i0) - static_cast<ptrdiff_t>(j0) + 1;
-      TileProduct<kKeyBlock>(scores.data(), rows,
-                             v_pack.data() + j0 * kPanel, keys_seen, dim, keys,
-                             acc.data(), dim, true, diag);
+      TileProduct<kKeyBlock>(scores, rows, v_pack + j0 * kPanel, keys_seen,
+                             dim, keys, acc, dim, true, diag);
     }
 
     for (size_t r = 0; r < rows; ++r) {
@@ -110,7 +111,7 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
         FillRow(dst, dim, std::numeric_limits<float>::quiet_NaN());
         continue;
       }
-      std::copy(acc.data() + r * dim, acc.data() + (r + 1) * dim, dst);
+      std::copy(acc + r * dim, acc + (r + 1) * dim, dst);
       ScaleRow(dst, dim, 1.0f / row_sum[r]);
     }
   }

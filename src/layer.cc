@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "aligned.h"
 #include "attention.h"
 #include "blocking.h"
 #include "gemm.h"
@@ -72,11 +73,11 @@ void MultiHeadedSelfAttention::Impl::Forward(const float* embedded,
   // qkv: [batch][context][3][num_heads][head_dim]; its rows are the
   // projection's output and the attention's input.
   const size_t attention_dim = num_heads * head_dim;
-  AlignedFloats qkv(batch * context * 3 * attention_dim);
-  GemmPacked(embedded, embedding_dim, packed, qkv.data(), 3 * attention_dim,
+  float* qkv = ThreadScratch(kScratchQkv, batch * context * 3 * attention_dim);
+  GemmPacked(embedded, embedding_dim, packed, qkv, 3 * attention_dim,
              batch * context);
-  CausalAttention(qkv.data(), 3 * attention_dim, batch, context, num_heads,
-                  head_dim, out, attention_dim);
+  CausalAttention(qkv, 3 * attention_dim, batch, context, num_heads, head_dim,
+                  out, attention_dim);
 }
 
 }  // namespace mhsa
