@@ -109,15 +109,6 @@ HWY_EXPORT(SumRange);
 #define MHSA_BENCH_ENTRY(FUNC, target) \
   (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
 
-std::vector<int64_t> UsableTargets() {
-  std::vector<int64_t> targets;
-  for (int64_t rest = HWY_TARGETS & hwy::SupportedTargets(); rest != 0;
-       rest &= rest - 1) {
-    targets.push_back(rest & -rest);  // Lower bits are better targets.
-  }
-  return targets;
-}
-
 int64_t TargetByName(const std::string& name) {
   for (int64_t target : UsableTargets()) {
     if (name == hwy::TargetName(target)) return target;

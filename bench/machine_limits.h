@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "dispatch.h"
+
 namespace mhsa::bench {
 
-// Highway target bits that this binary compiled and this CPU runs, best
-// first (the same set mhsa::AvailableTargets() names).
-std::vector<int64_t> UsableTargets();
+// Highway target bits that mhsa compiled and this CPU runs, best first
+// (the set mhsa::AvailableTargets() names), from mhsa's own dispatch.
+using ::mhsa::UsableTargets;
 
 // The target bit whose Highway name is `name` ("AVX3", "AVX2", ...), or 0.
 int64_t TargetByName(const std::string& name);

@@ -11,19 +11,9 @@
 namespace mhsa {
 namespace {
 
-// Targets this build compiled and this CPU runs, best first.
-std::vector<int64_t> Usable() {
-  std::vector<int64_t> targets;
-  for (int64_t rest = HWY_TARGETS & hwy::SupportedTargets(); rest != 0;
-       rest &= rest - 1) {
-    targets.push_back(rest & -rest);  // Lower bits are better targets.
-  }
-  return targets;
-}
-
 int64_t Parse(const std::string& name) {
   std::string known;
-  for (int64_t target : Usable()) {
+  for (int64_t target : UsableTargets()) {
     if (name == hwy::TargetName(target)) return target;
     known += (known.empty() ? "" : ", ") + std::string(hwy::TargetName(target));
   }
@@ -43,10 +33,19 @@ int64_t Initial() {
     } catch (const std::invalid_argument&) {
     }
   }
-  return Usable().front();
+  return UsableTargets().front();
 }
 
 }  // namespace
+
+std::vector<int64_t> UsableTargets() {
+  std::vector<int64_t> targets;
+  for (int64_t rest = HWY_TARGETS & hwy::SupportedTargets(); rest != 0;
+       rest &= rest - 1) {
+    targets.push_back(rest & -rest);  // Lower bits are better targets.
+  }
+  return targets;
+}
 
 int64_t ChosenTarget() {
   int64_t target = chosen.load(std::memory_order_relaxed);
@@ -62,12 +61,12 @@ const char* ActiveTarget() { return hwy::TargetName(ChosenTarget()); }
 
 std::vector<std::string> AvailableTargets() {
   std::vector<std::string> names;
-  for (int64_t target : Usable()) names.emplace_back(hwy::TargetName(target));
+  for (int64_t target : UsableTargets()) names.emplace_back(hwy::TargetName(target));
   return names;
 }
 
 void SetTarget(const std::string& name) {
-  chosen.store(name.empty() ? Usable().front() : Parse(name));
+  chosen.store(name.empty() ? UsableTargets().front() : Parse(name));
 }
 
 }  // namespace mhsa

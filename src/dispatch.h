@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include <hwy/highway.h>
 
@@ -20,6 +21,10 @@ namespace mhsa {
 // calls now: the best one compiled in and supported by this CPU, unless
 // restricted by MHSA_TARGET or SetTarget.
 int64_t ChosenTarget();
+
+// Targets this build compiled and this CPU runs, best first, as Highway
+// target bits.
+std::vector<int64_t> UsableTargets();
 
 // Position of `target` in a table made by HWY_EXPORT, in the layout that
 // hwy::ChosenTarget::GetIndex uses: entry 0 is Highway's own initialising
