@@ -13,17 +13,12 @@
 #include <gtest/gtest.h>
 
 #include "mhsa/mhsa.h"
+#include "test_data.h"
 
 namespace mhsa {
 namespace {
 
-std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using test::Random;
 
 size_t Size(int a, int b, int c) {
   return static_cast<size_t>(a) * static_cast<size_t>(b) * static_cast<size_t>(c);

@@ -35,17 +35,12 @@
 #include "mhsa/mhsa.h"
 #include "reference.h"
 #include "target_param.h"
+#include "test_data.h"
 
 namespace mhsa {
 namespace {
 
-std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using test::Random;
 
 size_t Count(int a, int b, int c) {
   return static_cast<size_t>(a) * static_cast<size_t>(b) * static_cast<size_t>(c);

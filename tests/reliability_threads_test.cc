@@ -19,17 +19,12 @@
 #include <gtest/gtest.h>
 
 #include "mhsa/mhsa.h"
+#include "test_data.h"
 
 namespace mhsa {
 namespace {
 
-std::vector<float> Random(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(gen);
-  return v;
-}
+using test::Random;
 
 // One call: a layer, its input and its serial output.
 struct Job {

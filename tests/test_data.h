@@ -3,8 +3,10 @@
 #ifndef MHSA_TESTS_TEST_DATA_H_
 #define MHSA_TESTS_TEST_DATA_H_
 
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -27,6 +29,17 @@ inline void Flatten(const nlohmann::json& value, std::vector<float>* out) {
   } else {
     out->push_back(value.get<float>());
   }
+}
+
+// n floats drawn uniformly from [lo, hi) by mt19937 seeded with `seed`:
+// reproducible test inputs.
+inline std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f,
+                                 float hi = 1.0f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(gen);
+  return v;
 }
 
 inline std::vector<float> Flat(const nlohmann::json& value) {
