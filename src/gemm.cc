@@ -38,19 +38,19 @@ namespace mhsa {
 HWY_EXPORT(PackRowsTarget);
 HWY_EXPORT(GemmTask);
 
-PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k) {
-  PackedB packed;
-  packed.n = n;
-  packed.k = k;
-  packed.data.resize(RoundUp(n, kPanel) * k);
-  MHSA_DISPATCH(PackRowsTarget)(b, ldb, n, k, packed.data.data());
-  return packed;
-}
+PackedB::PackedB(size_t n_in, size_t k_in)
+    : n(n_in), k(k_in), data(RoundUp(n_in, kPanel) * k_in) {}
 
 void RepackRows(const float* rows, size_t ldb, size_t first, size_t count,
                 PackedB* packed) {
   MHSA_DISPATCH(PackRowsTarget)(rows, ldb, count, packed->k,
                                 packed->data.data() + first * packed->k);
+}
+
+PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k) {
+  PackedB packed(n, k);
+  RepackRows(b, ldb, 0, n, &packed);
+  return packed;
 }
 
 void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c,

@@ -12,6 +12,10 @@ namespace mhsa {
 // B packed once into kPanel-wide panels (the layout every target's
 // microkernel reads), for repeated products with it: the projection weights.
 struct PackedB {
+  PackedB() = default;
+  // Room for an n x k B, contents to be written by RepackRows.
+  PackedB(size_t n_in, size_t k_in);
+
   size_t n = 0, k = 0;
   AlignedFloats data;  // [ceil(n / kPanel)][k][kPanel]
 };

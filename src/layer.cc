@@ -16,12 +16,9 @@ MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in,
     : embedding_dim(embedding_dim_in),
       head_dim(head_dim_in),
       num_heads(num_heads_in),
-      weights(std::move(weights_in)) {
-  const size_t rows = 3 * num_heads * head_dim;
-  packed.n = rows;
-  packed.k = embedding_dim;
-  packed.data.resize(RoundUp(rows, kPanel) * embedding_dim);
-  Repack(0, rows);
+      weights(std::move(weights_in)),
+      packed(3 * num_heads * head_dim, embedding_dim) {
+  Repack(0, packed.n);
 }
 
 void MultiHeadedSelfAttention::Impl::Repack(size_t begin, size_t end) {
