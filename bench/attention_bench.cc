@@ -67,8 +67,7 @@ class Contender {
  public:
   virtual ~Contender() = default;
   // x: [batch][context][embedding]; out: [batch][context][embedding].
-  virtual void Forward(const float* x, size_t batch, size_t context, float* out,
-                       int threads) = 0;
+  virtual void Forward(const float* x, size_t batch, size_t context, float* out, int threads) = 0;
 };
 
 // weights: [heads][3][head_dim][embedding], query, key, value: the layout of
@@ -78,8 +77,7 @@ using Weights = std::vector<float>;
 class MhsaContender : public Contender {
  public:
   MhsaContender(const Weights& w, size_t embedding, size_t heads)
-      : layer_(static_cast<int>(embedding), static_cast<int>(embedding),
-               static_cast<int>(heads)) {
+      : layer_(static_cast<int>(embedding), static_cast<int>(embedding), static_cast<int>(heads)) {
     const size_t block = embedding / heads * embedding;
     for (size_t h = 0; h < heads; ++h) {
       const float* head = w.data() + h * 3 * block;
@@ -101,8 +99,8 @@ class ReferenceContender : public Contender {
       : weights_(w), embedding_(embedding), heads_(heads) {}
   void Forward(const float* x, size_t batch, size_t context, float* out,
                int /*threads: single-threaded*/) override {
-    ref::Forward<float>(x, batch, context, embedding_, weights_.data(), heads_,
-                        embedding_ / heads_, out);
+    ref::Forward<float>(x, batch, context, embedding_, weights_.data(), heads_, embedding_ / heads_,
+                        out);
   }
 
  private:
@@ -114,8 +112,7 @@ class ComposedContender : public Contender {
  public:
   ComposedContender(const Peer& peer, const Weights& w, size_t embedding, size_t heads)
       : layer_(peer, Stack(w, embedding, heads), embedding, embedding, heads) {}
-  void Forward(const float* x, size_t batch, size_t context, float* out,
-               int threads) override {
+  void Forward(const float* x, size_t batch, size_t context, float* out, int threads) override {
     layer_.Forward(x, batch, context, out, threads);
   }
 
@@ -141,10 +138,10 @@ struct Entry {
   std::string name;
   Kind kind;
   const Peer* peer;  // For kPeer.
-  std::unique_ptr<Contender> Make(const Weights& w, size_t embedding,
-                                  size_t heads) const {
+  std::unique_ptr<Contender> Make(const Weights& w, size_t embedding, size_t heads) const {
     switch (kind) {
-      case Kind::kMhsa: return std::make_unique<MhsaContender>(w, embedding, heads);
+      case Kind::kMhsa:
+        return std::make_unique<MhsaContender>(w, embedding, heads);
       case Kind::kReference:
         return std::make_unique<ReferenceContender>(w, embedding, heads);
       case Kind::kPeer:
@@ -190,8 +187,8 @@ void CheckAll() {
   std::vector<float> x(batch * context * embedding);
   FillRandom(x.data(), x.size(), 11);
   std::vector<double> expected(x.size());
-  ref::Forward<double>(x.data(), batch, context, embedding, w.data(), heads,
-                       embedding / heads, expected.data());
+  ref::Forward<double>(x.data(), batch, context, embedding, w.data(), heads, embedding / heads,
+                       expected.data());
   for (const Entry& entry : Entries()) {
     if (entry.kind == Kind::kPeer && !entry.peer->unusable.empty()) {
       Failures()[entry.name] = entry.peer->unusable;
@@ -206,8 +203,7 @@ void CheckAll() {
       error = std::isnan(difference) ? INFINITY : std::max(error, difference);
     }
     char text[96];
-    std::snprintf(text, sizeof(text), "max abs error %.2e vs the double reference",
-                  error);
+    std::snprintf(text, sizeof(text), "max abs error %.2e vs the double reference", error);
     benchmark::AddCustomContext("check_" + entry.name, text);
     if (!(error <= 1e-4)) Failures()[entry.name] = std::string("check failed: ") + text;
   }
@@ -242,21 +238,18 @@ void Run(benchmark::State& state, const Entry& entry) {
 // layers would need a 1 GiB score matrix per thread and minutes per point).
 bool InDefault(Kind kind, const Shape& s) {
   const bool main_sweep = s.embedding == 512 && s.batch == 1 && s.context <= 4096;
-  const bool variations = s.context == 1024 && s.threads == 2 &&
-                          ((s.embedding == 512 && s.batch == 2) ||
-                           (s.embedding == 768 && s.batch == 1));
+  const bool variations =
+      s.context == 1024 && s.threads == 2 &&
+      ((s.embedding == 512 && s.batch == 2) || (s.embedding == 768 && s.batch == 1));
   if (kind != Kind::kMhsa) return main_sweep || variations;
-  return main_sweep || variations ||
-         (s.embedding == 512 && s.batch == 1 && s.context == 16384) ||
+  return main_sweep || variations || (s.embedding == 512 && s.batch == 1 && s.context == 16384) ||
          (s.embedding == 512 && s.batch == 8 && s.threads == 2 &&
           (s.context == 128 || s.context == 1024)) ||
-         (s.embedding == 768 && s.batch == 1 &&
-          (s.context == 128 || s.context == 4096));
+         (s.embedding == 768 && s.batch == 1 && (s.context == 128 || s.context == 4096));
 }
 
 bool Included(Kind kind, const Shape& s, bool full) {
-  if (kind == Kind::kReference &&
-      (s.threads != 1 || LayerFlops(s) > kReferenceMaxFlops)) {
+  if (kind == Kind::kReference && (s.threads != 1 || LayerFlops(s) > kReferenceMaxFlops)) {
     return false;
   }
   if (full) return kind == Kind::kMhsa || s.context <= 4096 || s.batch == 1;
@@ -269,9 +262,9 @@ void RegisterAll(bool full) {
   const size_t batches[] = {1, 2, 8};
   const size_t contexts[] = {16, 128, 512, 1024, 4096, 16384};
   for (const Entry& entry : entries) {
-    auto* bench = benchmark::RegisterBenchmark(
-        ("Attention/" + entry.name).c_str(),
-        [&entry](benchmark::State& state) { Run(state, entry); });
+    auto* bench =
+        benchmark::RegisterBenchmark(("Attention/" + entry.name).c_str(),
+                                     [&entry](benchmark::State& state) { Run(state, entry); });
     for (const auto& config : configs) {
       for (size_t batch : batches) {
         for (size_t context : contexts) {
@@ -279,15 +272,13 @@ void RegisterAll(bool full) {
             const Shape s{batch, context, config[0], config[1], threads};
             if (!Included(entry.kind, s, full)) continue;
             bench->Args({static_cast<int64_t>(batch), static_cast<int64_t>(context),
-                         static_cast<int64_t>(config[0]),
-                         static_cast<int64_t>(config[1]), threads});
+                         static_cast<int64_t>(config[0]), static_cast<int64_t>(config[1]),
+                         threads});
           }
         }
       }
     }
-    bench->ArgNames({"B", "T", "E", "H", "threads"})
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+    bench->ArgNames({"B", "T", "E", "H", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
   }
 }
 

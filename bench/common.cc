@@ -58,13 +58,11 @@ void AddCommonContext() {
     targets += (targets.empty() ? "" : ",") + name;
   }
   benchmark::AddCustomContext("mhsa_available_targets", targets);
-  benchmark::AddCustomContext("omp_max_threads",
-                              std::to_string(omp_get_max_threads()));
-  benchmark::AddCustomContext(
-      "peak_source", PeakFromEnvironment() > 0.0
-                         ? "MHSA_PEAK_GFLOPS (one thread) times threads"
-                         : "measured at start: 12 FMA chains on the active "
-                           "target, fastest of 50 windows of ~2 ms");
+  benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
+  benchmark::AddCustomContext("peak_source", PeakFromEnvironment() > 0.0
+                                                 ? "MHSA_PEAK_GFLOPS (one thread) times threads"
+                                                 : "measured at start: 12 FMA chains on the active "
+                                                   "target, fastest of 50 windows of ~2 ms");
   for (int threads : ThreadCounts()) {
     benchmark::AddCustomContext("peak_gflops_threads_" + std::to_string(threads),
                                 Format(PeakGflops(threads)));
@@ -72,19 +70,17 @@ void AddCommonContext() {
   // FMA throughput scales with cores; when it does not, something else ran
   // on them during the measurement, and during the benchmarks too, likely.
   if (PeakGflops(2) < 1.6 * PeakGflops(1)) {
-    benchmark::AddCustomContext(
-        "peak_warning", "the 2-thread peak is below 1.6x the 1-thread peak: "
-                        "the cores were busy, multi-thread timings are suspect");
+    benchmark::AddCustomContext("peak_warning",
+                                "the 2-thread peak is below 1.6x the 1-thread peak: "
+                                "the cores were busy, multi-thread timings are suspect");
   }
 }
 
-void SetFlopCounters(benchmark::State& state, double flops_per_iteration,
-                     int threads) {
-  const double gflop =
-      flops_per_iteration * static_cast<double>(state.iterations()) * 1e-9;
+void SetFlopCounters(benchmark::State& state, double flops_per_iteration, int threads) {
+  const double gflop = flops_per_iteration * static_cast<double>(state.iterations()) * 1e-9;
   state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
-  state.counters["pct_peak"] = benchmark::Counter(
-      gflop * 100.0 / PeakGflops(threads), benchmark::Counter::kIsRate);
+  state.counters["pct_peak"] =
+      benchmark::Counter(gflop * 100.0 / PeakGflops(threads), benchmark::Counter::kIsRate);
 }
 
 bool FullGrid() {

@@ -31,8 +31,7 @@ void AddCommonContext();
 // Reports `flops_per_iteration` as GFLOPS (a rate: GFLOP/s, over real time
 // when the benchmark uses UseRealTime) and pct_peak (percent of
 // PeakGflops(threads)).
-void SetFlopCounters(benchmark::State& state, double flops_per_iteration,
-                     int threads);
+void SetFlopCounters(benchmark::State& state, double flops_per_iteration, int threads);
 
 // True when MHSA_BENCH_FULL is set to anything but "" or "0": register the
 // whole grid instead of the default subset.

@@ -9,17 +9,15 @@
 
 namespace mhsa::bench {
 
-ComposedLayer::ComposedLayer(Peer peer, std::vector<float> wqkv,
-                             size_t embedding_dim, size_t attention_dim,
-                             size_t num_heads)
+ComposedLayer::ComposedLayer(Peer peer, std::vector<float> wqkv, size_t embedding_dim,
+                             size_t attention_dim, size_t num_heads)
     : peer_(std::move(peer)),
       wqkv_(std::move(wqkv)),
       embedding_dim_(embedding_dim),
       attention_dim_(attention_dim),
       num_heads_(num_heads) {}
 
-void ComposedLayer::Forward(const float* x, size_t batch, size_t context,
-                            float* out, int threads) {
+void ComposedLayer::Forward(const float* x, size_t batch, size_t context, float* out, int threads) {
   const size_t e = embedding_dim_, a = attention_dim_, t = context;
   const size_t head_dim = a / num_heads_;
   const size_t ld_qkv = 3 * a;
@@ -48,8 +46,7 @@ void ComposedLayer::Forward(const float* x, size_t batch, size_t context,
     peer_.gemm_bt(q, ld_qkv, k, ld_qkv, scores, t, t, t, head_dim);
     PlainCausalSoftmax(scores, t, t, t, /*first_query=*/0, scale);
     // out = p·v: [context][head_dim], into head h's columns.
-    peer_.gemm_nn(scores, t, v, ld_qkv, out + b * t * a + h * head_dim, a, t,
-                  head_dim, t);
+    peer_.gemm_nn(scores, t, v, ld_qkv, out + b * t * a + h * head_dim, a, t, head_dim, t);
   }
 }
 

@@ -19,15 +19,14 @@ class ComposedLayer {
   // wqkv: [3][attention_dim][embedding_dim]: every head's query weights
   // (head h in rows h * head_dim ...), then every head's key weights, then
   // value weights; the nn.Linear layout stacked.
-  ComposedLayer(Peer peer, std::vector<float> wqkv, size_t embedding_dim,
-                size_t attention_dim, size_t num_heads);
+  ComposedLayer(Peer peer, std::vector<float> wqkv, size_t embedding_dim, size_t attention_dim,
+                size_t num_heads);
 
   // x: [batch][context][embedding_dim]; out: [batch][context][attention_dim].
   // The projection uses the library's own `threads`; the (batch, head) tasks
   // are spread over `threads` OpenMP threads, each calling the library
   // single-threaded, which is how a careful user avoids nesting.
-  void Forward(const float* x, size_t batch, size_t context, float* out,
-               int threads);
+  void Forward(const float* x, size_t batch, size_t context, float* out, int threads);
 
  private:
   Peer peer_;

@@ -12,14 +12,12 @@
 namespace mhsa::bench {
 
 // C = A·Bᵀ: a [m][k] stride lda, b [n][k] stride ldb, c [m][n] stride ldc.
-MHSA_BENCH_EIGEN_API void EigenGemmBt(const float* a, size_t lda, const float* b,
-                                      size_t ldb, float* c, size_t ldc, size_t m,
-                                      size_t n, size_t k);
+MHSA_BENCH_EIGEN_API void EigenGemmBt(const float* a, size_t lda, const float* b, size_t ldb,
+                                      float* c, size_t ldc, size_t m, size_t n, size_t k);
 
 // C = A·B: a [m][k] stride lda, b [k][n] stride ldb, c [m][n] stride ldc.
-MHSA_BENCH_EIGEN_API void EigenGemmNn(const float* a, size_t lda, const float* b,
-                                      size_t ldb, float* c, size_t ldc, size_t m,
-                                      size_t n, size_t k);
+MHSA_BENCH_EIGEN_API void EigenGemmNn(const float* a, size_t lda, const float* b, size_t ldb,
+                                      float* c, size_t ldc, size_t m, size_t n, size_t k);
 
 // Threads Eigen's GEMM may use outside a parallel region.
 MHSA_BENCH_EIGEN_API void EigenSetThreads(int threads);

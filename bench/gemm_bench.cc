@@ -41,11 +41,10 @@ struct Shape {
   bool b_transposed;  // C = A·Bᵀ (b: [n][k]); otherwise C = A·B (b: [k][n]).
 };
 
-const Shape kShapes[] = {
-    {"proj", 2048, 1536, 512, true},   {"qkt", 1024, 1024, 64, true},
-    {"pv", 1024, 64, 1024, false},     {"square", 256, 256, 256, true},
-    {"square", 512, 512, 512, true},   {"square", 1024, 1024, 1024, true},
-    {"square", 2048, 2048, 2048, true}};
+const Shape kShapes[] = {{"proj", 2048, 1536, 512, true},   {"qkt", 1024, 1024, 64, true},
+                         {"pv", 1024, 64, 1024, false},     {"square", 256, 256, 256, true},
+                         {"square", 512, 512, 512, true},   {"square", 1024, 1024, 1024, true},
+                         {"square", 2048, 2048, 2048, true}};
 
 // Operands of one shape: a [m][k]; b [n][k] (bt) and [k][n] (bn), the same
 // matrix in both layouts; c [m][n].
@@ -78,8 +77,7 @@ std::string CheckSamples(const Operands& ops, size_t m, size_t n, size_t k) {
     const double error = std::fabs(double{ops.c[i * n + j]} - exact);
     if (!(error <= 4.0 * static_cast<double>(k) * 0x1p-24 * magnitude + 1e-30)) {
       return "check failed: c[" + std::to_string(i) + "][" + std::to_string(j) +
-             "] = " + std::to_string(ops.c[i * n + j]) + " instead of " +
-             std::to_string(exact);
+             "] = " + std::to_string(ops.c[i * n + j]) + " instead of " + std::to_string(exact);
     }
   }
   return "";
@@ -115,13 +113,11 @@ void RunPeer(benchmark::State& state, const Peer& peer, bool b_transposed) {
   peer.set_threads(threads);
   Operands ops(m, n, k);
   if (b_transposed) {
-    TimeGemm(state, ops, [&] {
-      peer.gemm_bt(ops.a.data(), k, ops.bt.data(), k, ops.c.data(), n, m, n, k);
-    });
+    TimeGemm(state, ops,
+             [&] { peer.gemm_bt(ops.a.data(), k, ops.bt.data(), k, ops.c.data(), n, m, n, k); });
   } else {
-    TimeGemm(state, ops, [&] {
-      peer.gemm_nn(ops.a.data(), k, ops.bn.data(), n, ops.c.data(), n, m, n, k);
-    });
+    TimeGemm(state, ops,
+             [&] { peer.gemm_nn(ops.a.data(), k, ops.bn.data(), n, ops.c.data(), n, m, n, k); });
   }
 }
 
@@ -140,9 +136,8 @@ void RunMhsa(benchmark::State& state, bool packed) {
     const PackedB b = PackRows(ops.bt.data(), k, n, k);
     TimeGemm(state, ops, [&] { GemmPacked(ops.a.data(), k, b, ops.c.data(), n, m); });
   } else {
-    TimeGemm(state, ops, [&] {
-      GemmBt(ops.a.data(), k, ops.bt.data(), k, ops.c.data(), n, m, n, k);
-    });
+    TimeGemm(state, ops,
+             [&] { GemmBt(ops.a.data(), k, ops.bt.data(), k, ops.c.data(), n, m, n, k); });
   }
 }
 #endif
@@ -155,32 +150,29 @@ void AddShapes(benchmark::internal::Benchmark* bench, const char* shape_name) {
                    static_cast<int64_t>(shape.k), threads});
     }
   }
-  bench->ArgNames({"m", "n", "k", "threads"})->UseRealTime()->Unit(
-      benchmark::kMillisecond);
+  bench->ArgNames({"m", "n", "k", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
 void RegisterAll() {
   for (const char* shape_name : {"proj", "qkt", "pv", "square"}) {
     const bool b_transposed = std::string(shape_name) != "pv";
 #if defined(MHSA_BENCH_HAVE_MHSA_GEMM)
-    AddShapes(benchmark::RegisterBenchmark(
-                  ("Gemm/mhsa/" + std::string(shape_name)).c_str(),
-                  [](benchmark::State& state) { RunMhsa(state, false); }),
+    AddShapes(benchmark::RegisterBenchmark(("Gemm/mhsa/" + std::string(shape_name)).c_str(),
+                                           [](benchmark::State& state) { RunMhsa(state, false); }),
               shape_name);
     // Prepacking pays off only where B is reused: weights, not q·kᵀ or p·v.
     if (std::string(shape_name) == "proj" || std::string(shape_name) == "square") {
-      AddShapes(benchmark::RegisterBenchmark(
-                    ("Gemm/mhsa_packed/" + std::string(shape_name)).c_str(),
-                    [](benchmark::State& state) { RunMhsa(state, true); }),
-                shape_name);
+      AddShapes(
+          benchmark::RegisterBenchmark(("Gemm/mhsa_packed/" + std::string(shape_name)).c_str(),
+                                       [](benchmark::State& state) { RunMhsa(state, true); }),
+          shape_name);
     }
 #endif
     for (const Peer& peer : CompiledPeers()) {
-      AddShapes(benchmark::RegisterBenchmark(
-                    ("Gemm/" + peer.name + "/" + shape_name).c_str(),
-                    [&peer, b_transposed](benchmark::State& state) {
-                      RunPeer(state, peer, b_transposed);
-                    }),
+      AddShapes(benchmark::RegisterBenchmark(("Gemm/" + peer.name + "/" + shape_name).c_str(),
+                                             [&peer, b_transposed](benchmark::State& state) {
+                                               RunPeer(state, peer, b_transposed);
+                                             }),
                 shape_name);
     }
   }

@@ -44,8 +44,7 @@ float FmaChains(uint64_t rounds) {
     c11 = hn::MulAdd(c11, mul, add);
   }
   const auto sum = hn::Add(
-      hn::Add(hn::Add(hn::Add(c0, c1), hn::Add(c2, c3)),
-              hn::Add(hn::Add(c4, c5), hn::Add(c6, c7))),
+      hn::Add(hn::Add(hn::Add(c0, c1), hn::Add(c2, c3)), hn::Add(hn::Add(c4, c5), hn::Add(c6, c7))),
       hn::Add(hn::Add(c8, c9), hn::Add(c10, c11)));
   return hn::GetLane(hn::SumOfLanes(d, sum));
 }
@@ -69,8 +68,8 @@ float SumRange(const float* HWY_RESTRICT data, size_t count) {
     s6 = hn::Add(s6, hn::Load(d, data + i + 6 * N));
     s7 = hn::Add(s7, hn::Load(d, data + i + 7 * N));
   }
-  const auto sum = hn::Add(hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)),
-                           hn::Add(hn::Add(s4, s5), hn::Add(s6, s7)));
+  const auto sum =
+      hn::Add(hn::Add(hn::Add(s0, s1), hn::Add(s2, s3)), hn::Add(hn::Add(s4, s5), hn::Add(s6, s7)));
   float total = hn::GetLane(hn::SumOfLanes(d, sum));
   for (; i < count; ++i) total += data[i];
   return total;
@@ -106,8 +105,7 @@ HWY_EXPORT(SumRange);
 // mhsa's own dispatch (src/dispatch.cc) sees as available. Indexing the
 // HWY_EXPORT table the way mhsa does (mhsa::DispatchIndex) picks any target
 // per call and leaves all shared state alone.
-#define MHSA_BENCH_ENTRY(FUNC, target) \
-  (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
+#define MHSA_BENCH_ENTRY(FUNC, target) (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
 
 int64_t TargetByName(const std::string& name) {
   for (int64_t target : UsableTargets()) {
@@ -136,8 +134,7 @@ float SumStream(int64_t target, const float* data, size_t count, int threads) {
   float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : total)
   {
-    const size_t begin =
-        std::min(count, static_cast<size_t>(omp_get_thread_num()) * share);
+    const size_t begin = std::min(count, static_cast<size_t>(omp_get_thread_num()) * share);
     const size_t end = std::min(count, begin + share);
     total += sum_range(data + begin, end - begin);
   }
@@ -160,8 +157,7 @@ const StreamBuffer& SharedStreamBuffer() {
     const size_t share = (b.count / static_cast<size_t>(threads) + 63) / 64 * 64;
 #pragma omp parallel num_threads(threads)
     {
-      const size_t begin =
-          std::min(b.count, static_cast<size_t>(omp_get_thread_num()) * share);
+      const size_t begin = std::min(b.count, static_cast<size_t>(omp_get_thread_num()) * share);
       const size_t end = std::min(b.count, begin + share);
       std::fill(b.data + begin, b.data + end, 1.0f / 1024);
     }
@@ -192,8 +188,8 @@ double MeasurePeakGflops(int64_t target, int threads, double seconds) {
   const int tries = std::max(5, static_cast<int>(seconds / window));
   double best = 1e30;
   for (int i = 0; i < tries; ++i) best = std::min(best, time(rounds));
-  const double flops = static_cast<double>(FlopsPerRound(target)) *
-                       static_cast<double>(rounds) * threads;
+  const double flops =
+      static_cast<double>(FlopsPerRound(target)) * static_cast<double>(rounds) * threads;
   return flops / best * 1e-9;
 }
 

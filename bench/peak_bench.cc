@@ -25,8 +25,8 @@ void FmaPeak(benchmark::State& state, int64_t target) {
   for (auto _ : state) {
     benchmark::DoNotOptimize(RunFmaChains(target, threads, kRounds));
   }
-  const double gflop = static_cast<double>(FlopsPerRound(target)) * kRounds *
-                       threads * static_cast<double>(state.iterations()) * 1e-9;
+  const double gflop = static_cast<double>(FlopsPerRound(target)) * kRounds * threads *
+                       static_cast<double>(state.iterations()) * 1e-9;
   state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
   state.SetLabel(hwy::TargetName(target));
 }
@@ -40,12 +40,11 @@ void StreamRead(benchmark::State& state) {
   for (auto _ : state) {
     benchmark::DoNotOptimize(SumStream(target, buffer.data, buffer.count, threads));
   }
-  const double bytes = static_cast<double>(buffer.count * sizeof(float)) *
-                       static_cast<double>(state.iterations());
+  const double bytes =
+      static_cast<double>(buffer.count * sizeof(float)) * static_cast<double>(state.iterations());
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
   state.counters["GBps"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsRate);
-  state.counters["buffer_MiB"] =
-      static_cast<double>(buffer.count * sizeof(float)) / (1 << 20);
+  state.counters["buffer_MiB"] = static_cast<double>(buffer.count * sizeof(float)) / (1 << 20);
 }
 
 void RegisterAll() {
@@ -68,10 +67,10 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   mhsa::bench::AddCommonContext();
-  benchmark::AddCustomContext(
-      "stream_note", "StreamRead sums a buffer of MHSA_BENCH_STREAM_MIB "
-                     "(default 2048) MiB, meant to be several times the L3 "
-                     "cache listed in this context");
+  benchmark::AddCustomContext("stream_note",
+                              "StreamRead sums a buffer of MHSA_BENCH_STREAM_MIB "
+                              "(default 2048) MiB, meant to be several times the L3 "
+                              "cache listed in this context");
   mhsa::bench::RegisterAll();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -10,24 +10,23 @@ namespace {
 
 // BLIS takes its operands and scalars through non-const pointers but only
 // reads them.
-void Gemm(trans_t trans_b, const float* a, size_t lda, const float* b,
-          size_t ldb, float* c, size_t ldc, size_t m, size_t n, size_t k) {
+void Gemm(trans_t trans_b, const float* a, size_t lda, const float* b, size_t ldb, float* c,
+          size_t ldc, size_t m, size_t n, size_t k) {
   float one = 1.0f, zero = 0.0f;
-  bli_sgemm(BLIS_NO_TRANSPOSE, trans_b, static_cast<dim_t>(m),
-            static_cast<dim_t>(n), static_cast<dim_t>(k), &one,
-            const_cast<float*>(a), static_cast<inc_t>(lda), 1,
-            const_cast<float*>(b), static_cast<inc_t>(ldb), 1, &zero, c,
-            static_cast<inc_t>(ldc), 1);
+  bli_sgemm(BLIS_NO_TRANSPOSE, trans_b, static_cast<dim_t>(m), static_cast<dim_t>(n),
+            static_cast<dim_t>(k), &one, const_cast<float*>(a), static_cast<inc_t>(lda), 1,
+            const_cast<float*>(b), static_cast<inc_t>(ldb), 1, &zero, c, static_cast<inc_t>(ldc),
+            1);
 }
 
 // b is stored [n][k]; BLIS transposes the stored matrix.
-void GemmBt(const float* a, size_t lda, const float* b, size_t ldb, float* c,
-            size_t ldc, size_t m, size_t n, size_t k) {
+void GemmBt(const float* a, size_t lda, const float* b, size_t ldb, float* c, size_t ldc, size_t m,
+            size_t n, size_t k) {
   Gemm(BLIS_TRANSPOSE, a, lda, b, ldb, c, ldc, m, n, k);
 }
 
-void GemmNn(const float* a, size_t lda, const float* b, size_t ldb, float* c,
-            size_t ldc, size_t m, size_t n, size_t k) {
+void GemmNn(const float* a, size_t lda, const float* b, size_t ldb, float* c, size_t ldc, size_t m,
+            size_t n, size_t k) {
   Gemm(BLIS_NO_TRANSPOSE, a, lda, b, ldb, c, ldc, m, n, k);
 }
 

@@ -16,10 +16,9 @@ Peer EigenPeer() {
 #if defined(__x86_64__)
   // The features that bench/CMakeLists.txt's MHSA_BENCH_EIGEN_FLAGS enable.
   __builtin_cpu_init();
-  const bool supported =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("fma");
+  const bool supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("fma");
   if (!supported) {
     peer.unusable = "Eigen was compiled for AVX-512 and this CPU lacks it";
   }

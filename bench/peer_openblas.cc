@@ -10,20 +10,18 @@
 namespace mhsa::bench {
 namespace {
 
-void GemmBt(const float* a, size_t lda, const float* b, size_t ldb, float* c,
-            size_t ldc, size_t m, size_t n, size_t k) {
+void GemmBt(const float* a, size_t lda, const float* b, size_t ldb, float* c, size_t ldc, size_t m,
+            size_t n, size_t k) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c,
-              static_cast<blasint>(ldc));
+              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(lda),
+              b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(ldc));
 }
 
-void GemmNn(const float* a, size_t lda, const float* b, size_t ldb, float* c,
-            size_t ldc, size_t m, size_t n, size_t k) {
+void GemmNn(const float* a, size_t lda, const float* b, size_t ldb, float* c, size_t ldc, size_t m,
+            size_t n, size_t k) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), 0.0f, c,
-              static_cast<blasint>(ldc));
+              static_cast<blasint>(n), static_cast<blasint>(k), 1.0f, a, static_cast<blasint>(lda),
+              b, static_cast<blasint>(ldb), 0.0f, c, static_cast<blasint>(ldc));
 }
 
 void SetThreads(int threads) { openblas_set_num_threads(threads); }

@@ -12,9 +12,8 @@
 namespace mhsa::bench {
 
 // Row-major, strides in elements; C is overwritten (beta = 0).
-using GemmFunction = void (*)(const float* a, size_t lda, const float* b,
-                              size_t ldb, float* c, size_t ldc, size_t m,
-                              size_t n, size_t k);
+using GemmFunction = void (*)(const float* a, size_t lda, const float* b, size_t ldb, float* c,
+                              size_t ldc, size_t m, size_t n, size_t k);
 
 struct Peer {
   std::string name;  // "openblas", "blis", "onednn", "eigen".

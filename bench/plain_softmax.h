@@ -14,8 +14,8 @@ namespace mhsa::bench {
 // scores: [rows][cols], row stride ld. Row r is query position
 // first_query + r: softmax over its columns 0..first_query + r of the scores
 // times `scale`; later columns (the causal mask) become exactly 0.
-inline void PlainCausalSoftmax(float* scores, size_t ld, size_t rows,
-                               size_t cols, size_t first_query, float scale) {
+inline void PlainCausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols,
+                               size_t first_query, float scale) {
   for (size_t r = 0; r < rows; ++r) {
     float* row = scores + r * ld;
     const size_t visible = std::min(cols, first_query + r + 1);

@@ -22,8 +22,8 @@
 namespace mhsa::bench {
 namespace {
 
-using SoftmaxFunction = void (*)(float* scores, size_t ld, size_t rows,
-                                 size_t cols, size_t first_query, float scale);
+using SoftmaxFunction = void (*)(float* scores, size_t ld, size_t rows, size_t cols,
+                                 size_t first_query, float scale);
 
 // The softmax runs in place on the same row every iteration: after the
 // first, the row holds probabilities in (0, 1], which is as cheap for exp
@@ -39,8 +39,8 @@ void Row(benchmark::State& state, SoftmaxFunction softmax, const char* label) {
   }
   const auto calls = static_cast<double>(state.iterations());
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(length));
-  state.counters["GBps"] = benchmark::Counter(
-      8.0 * static_cast<double>(length) * calls * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["GBps"] = benchmark::Counter(8.0 * static_cast<double>(length) * calls * 1e-9,
+                                              benchmark::Counter::kIsRate);
   state.SetLabel(label);
 }
 
@@ -52,15 +52,14 @@ void RegisterAll() {
   };
   const Contender contenders[] = {
 #if defined(MHSA_BENCH_HAVE_MHSA_SOFTMAX)
-      {"Softmax/mhsa", CausalSoftmax, mhsa::ActiveTarget()},
+    {"Softmax/mhsa", CausalSoftmax, mhsa::ActiveTarget()},
 #endif
-      {"Softmax/plain", PlainCausalSoftmax, "scalar std::exp"},
+    {"Softmax/plain", PlainCausalSoftmax, "scalar std::exp"},
   };
   for (const Contender& contender : contenders) {
     auto* bench = benchmark::RegisterBenchmark(
-        contender.name, [contender](benchmark::State& state) {
-          Row(state, contender.function, contender.label);
-        });
+        contender.name,
+        [contender](benchmark::State& state) { Row(state, contender.function, contender.label); });
     for (int64_t length = 1; length <= 16384; length *= 4) bench->Arg(length);
     bench->ArgName("L")->UseRealTime();
   }

@@ -16,14 +16,16 @@ struct AlignedAllocator {
   AlignedAllocator() = default;
   template <typename U>
   AlignedAllocator(const AlignedAllocator<U>&) noexcept {}  // NOLINT
-  T* allocate(size_t n) {
-    return static_cast<T*>(::operator new(n * sizeof(T), kAlignment));
-  }
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlignment)); }
   void deallocate(T* p, size_t) noexcept { ::operator delete(p, kAlignment); }
   template <typename U>
-  bool operator==(const AlignedAllocator<U>&) const noexcept { return true; }
+  bool operator==(const AlignedAllocator<U>&) const noexcept {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const AlignedAllocator<U>&) const noexcept { return false; }
+  bool operator!=(const AlignedAllocator<U>&) const noexcept {
+    return false;
+  }
 };
 
 using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
@@ -33,8 +35,15 @@ using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 // faults on fresh memory). Each slot is owned by one use; a buffer only
 // grows, and lives until its thread exits. Contents are left from earlier
 // use: callers write before they read.
-enum ScratchSlot { kScratchQkv, kScratchQPack, kScratchKPack, kScratchVPack,
-                   kScratchScores, kScratchAcc, kScratchSlots };
+enum ScratchSlot {
+  kScratchQkv,
+  kScratchQPack,
+  kScratchKPack,
+  kScratchVPack,
+  kScratchScores,
+  kScratchAcc,
+  kScratchSlots
+};
 
 inline float* ThreadScratch(ScratchSlot slot, size_t floats) {
   thread_local AlignedFloats buffers[kScratchSlots];

@@ -29,9 +29,9 @@ namespace HWY_NAMESPACE {
 // block_end) of kQueryBlock rows.
 // q, k, v: [context][head_dim], row stride ld; out: [context][head_dim], row
 // stride ld_out.
-void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
-                     size_t context, size_t head_dim, size_t block_begin,
-                     size_t block_end, float* out, size_t ld_out) {
+void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld, size_t context,
+                     size_t head_dim, size_t block_begin, size_t block_end, float* out,
+                     size_t ld_out) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   const size_t dim = head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
@@ -71,8 +71,8 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
       const size_t keys = std::min(kKeyBlock, key_end - j0);
       // scores = q_block · k_blockᵀ: [rows][keys], stride kKeyBlock.
       // Key panels are kPanel wide and j0 a multiple of kPanel.
-      TileProduct(q_pack, rows, k_pack + j0 * dim, dim, keys, dim, scores,
-                  kKeyBlock, false, kNoMask);
+      TileProduct(q_pack, rows, k_pack + j0 * dim, dim, keys, dim, scores, kKeyBlock, false,
+                  kNoMask);
 
       for (size_t r = 0; r < rows; ++r) {
         float* row = scores + r * kKeyBlock;
@@ -88,8 +88,7 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
           FillRow(row, keys, 0.0f);
           continue;
         }
-        const float correction =
-            row_max[r] == -kInf ? 0.0f : std::exp(row_max[r] - new_max);
+        const float correction = row_max[r] == -kInf ? 0.0f : std::exp(row_max[r] - new_max);
         const float sum = ExpAndSum(row, visible, new_max);
         FillRow(row + visible, keys - visible, 0.0f);
         row_sum[r] = row_sum[r] * correction + sum;
@@ -99,10 +98,9 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld,
 
       // acc += p · v_block, each query row stopping at its own last key.
       // p is read in place, row-major with the constant stride kKeyBlock.
-      const ptrdiff_t diag =
-          static_cast<ptrdiff_t>(i0) - static_cast<ptrdiff_t>(j0) + 1;
-      TileProduct<kKeyBlock>(scores, rows, v_pack + j0 * kPanel, keys_seen,
-                             dim, keys, acc, dim, true, diag);
+      const ptrdiff_t diag = static_cast<ptrdiff_t>(i0) - static_cast<ptrdiff_t>(j0) + 1;
+      TileProduct<kKeyBlock>(scores, rows, v_pack + j0 * kPanel, keys_seen, dim, keys, acc, dim,
+                             true, diag);
     }
 
     for (size_t r = 0; r < rows; ++r) {
@@ -131,9 +129,8 @@ namespace mhsa {
 
 HWY_EXPORT(AttentionBlocks);
 
-void CausalAttention(const float* qkv, size_t ld, size_t batch, size_t context,
-                     size_t num_heads, size_t head_dim, float* out,
-                     size_t ld_out) {
+void CausalAttention(const float* qkv, size_t ld, size_t batch, size_t context, size_t num_heads,
+                     size_t head_dim, float* out, size_t ld_out) {
   const auto attention = &MHSA_DISPATCH(AttentionBlocks);  // Once per call.
   const int threads = ThreadsForCall();
   const size_t pairs = batch * num_heads;
@@ -141,8 +138,7 @@ void CausalAttention(const float* qkv, size_t ld, size_t batch, size_t context,
   // With fewer (batch, head) pairs than threads, split each pair's queries.
   // Later query blocks see more keys, so block i goes with block n-1-i and
   // every task costs about the same.
-  const size_t chunks =
-      pairs >= static_cast<size_t>(threads) ? 1 : (blocks + 1) / 2;
+  const size_t chunks = pairs >= static_cast<size_t>(threads) ? 1 : (blocks + 1) / 2;
   const size_t attention_dim = num_heads * head_dim;
   const auto tasks = static_cast<long>(pairs * chunks);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)

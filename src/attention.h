@@ -14,9 +14,8 @@ namespace mhsa {
 // Extra memory O(head_dim * block) per thread, never context x context.
 // Parallel over (batch, head), and over query blocks when there are fewer
 // pairs than threads; bitwise independent of the thread count.
-void CausalAttention(const float* qkv, size_t ld, size_t batch, size_t context,
-                     size_t num_heads, size_t head_dim, float* out,
-                     size_t ld_out);
+void CausalAttention(const float* qkv, size_t ld, size_t batch, size_t context, size_t num_heads,
+                     size_t head_dim, float* out, size_t ld_out);
 
 }  // namespace mhsa
 

@@ -18,8 +18,7 @@ void CheckNotNull(const char* name, const void* pointer);
 // The product of `factors` (each already checked positive) as a count of
 // floats; throws if the count, or its size in bytes, does not fit in size_t
 // and ptrdiff_t. `what` names the array, e.g. "embedded".
-size_t CheckedFloatCount(const char* what,
-                         std::initializer_list<long long> factors);
+size_t CheckedFloatCount(const char* what, std::initializer_list<long long> factors);
 
 }  // namespace mhsa
 

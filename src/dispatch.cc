@@ -17,8 +17,8 @@ int64_t Parse(const std::string& name) {
     if (name == hwy::TargetName(target)) return target;
     known += (known.empty() ? "" : ", ") + std::string(hwy::TargetName(target));
   }
-  throw std::invalid_argument("mhsa: expected a SIMD target among " + known +
-                              ", got '" + name + "'");
+  throw std::invalid_argument("mhsa: expected a SIMD target among " + known + ", got '" + name +
+                              "'");
 }
 
 // 0 until first use. An MHSA_TARGET that names no usable target is ignored
@@ -40,8 +40,7 @@ int64_t Initial() {
 
 std::vector<int64_t> UsableTargets() {
   std::vector<int64_t> targets;
-  for (int64_t rest = HWY_TARGETS & hwy::SupportedTargets(); rest != 0;
-       rest &= rest - 1) {
+  for (int64_t rest = HWY_TARGETS & hwy::SupportedTargets(); rest != 0; rest &= rest - 1) {
     targets.push_back(rest & -rest);  // Lower bits are better targets.
   }
   return targets;

@@ -70,8 +70,8 @@ inline void PackA(const float* HWY_RESTRICT a, size_t lda, size_t m, size_t k,
 
 // Packs B given as rows (b: [n][k], stride ldb: the layout of W in x·Wᵀ and
 // of k in q·kᵀ) into panels. dst: [ceil(n / kPanel)][k][kPanel].
-inline void PackBFromRows(const float* HWY_RESTRICT b, size_t ldb, size_t n,
-                          size_t k, float* HWY_RESTRICT dst) {
+inline void PackBFromRows(const float* HWY_RESTRICT b, size_t ldb, size_t n, size_t k,
+                          float* HWY_RESTRICT dst) {
   for (size_t j0 = 0; j0 < n; j0 += kPanel) {
     float* panel = dst + j0 * k;
     const size_t cols = std::min(kPanel, n - j0);
@@ -89,8 +89,8 @@ inline void PackBFromRows(const float* HWY_RESTRICT b, size_t ldb, size_t n,
 
 // Packs B given as columns (b: [k][n], stride ldb: the layout of v in p·v)
 // into panels. dst: [ceil(n / kPanel)][k][kPanel].
-inline void PackBFromCols(const float* HWY_RESTRICT b, size_t ldb, size_t n,
-                          size_t k, float* HWY_RESTRICT dst) {
+inline void PackBFromCols(const float* HWY_RESTRICT b, size_t ldb, size_t n, size_t k,
+                          float* HWY_RESTRICT dst) {
   for (size_t j0 = 0; j0 < n; j0 += kPanel) {
     float* panel = dst + j0 * k;
     const size_t cols = std::min(kPanel, n - j0);
@@ -114,18 +114,16 @@ inline void PackBFromCols(const float* HWY_RESTRICT b, size_t ldb, size_t n,
 //   which lets the attention's p block feed the kernel without packing (the
 //   constant strides become constant displacements of one pointer).
 template <size_t kRowStride = 1, size_t kStepStride = kMR>
-inline void MicroKernel(const float* HWY_RESTRICT ap,
-                        const float* HWY_RESTRICT bp, size_t k,
-                        float* HWY_RESTRICT c, size_t ldc, size_t m_valid,
-                        size_t n_valid, bool accumulate, ptrdiff_t diag) {
+inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
+                        float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
+                        bool accumulate, ptrdiff_t diag) {
   const DF d;
   VF acc[kMR][kNV];
   for (size_t r = 0; r < kMR; ++r) {
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
   }
   // Steps every row may take, then the triangle where rows drop out.
-  const size_t full =
-      diag <= 0 ? 0 : std::min(k, static_cast<size_t>(diag));
+  const size_t full = diag <= 0 ? 0 : std::min(k, static_cast<size_t>(diag));
   for (size_t p = 0; p < full; ++p) {
     const float* HWY_RESTRICT brow = bp + p * kPanel;
     const float* HWY_RESTRICT arow = ap + p * kStepStride;
@@ -192,9 +190,8 @@ inline void MicroKernel(const float* HWY_RESTRICT ap,
 //   diag: causal limit for row 0 of C (see MicroKernel); rows below add one
 //   each. Pass a value >= k + m for none.
 template <size_t kRowStride = 1>
-inline void TileProduct(const float* HWY_RESTRICT ap, size_t m,
-                        const float* HWY_RESTRICT bp, size_t bk, size_t n,
-                        size_t k, float* HWY_RESTRICT c, size_t ldc,
+inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY_RESTRICT bp,
+                        size_t bk, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
                         bool accumulate, ptrdiff_t diag) {
   // Loop over B panels outside A panels: the kPanel x k B panel stays in L1
   // while the A panels stream from L2.
@@ -205,9 +202,8 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m,
       // Packed: panel i0 / kMR starts at i0 * k. Row-major: row i0.
       const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * kRowStride;
       MicroKernel<kRowStride, (kRowStride == 1 ? kMR : 1)>(
-                  a_tile, bpanel, k, c + i0 * ldc + j0, ldc,
-                  std::min(kMR, m - i0), cols, accumulate,
-                  diag + static_cast<ptrdiff_t>(i0));
+          a_tile, bpanel, k, c + i0 * ldc + j0, ldc, std::min(kMR, m - i0), cols, accumulate,
+          diag + static_cast<ptrdiff_t>(i0));
     }
   }
 }
@@ -216,9 +212,8 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m,
 // whole k (bp: [ceil(n / kPanel)][k][kPanel]). beta = 0: C is never read.
 // a_pack: scratch of kMC * kKC floats.
 inline void GemmRowBlock(const float* HWY_RESTRICT a, size_t lda, size_t m,
-                         const float* HWY_RESTRICT bp, size_t n, size_t k,
-                         float* HWY_RESTRICT c, size_t ldc,
-                         float* HWY_RESTRICT a_pack) {
+                         const float* HWY_RESTRICT bp, size_t n, size_t k, float* HWY_RESTRICT c,
+                         size_t ldc, float* HWY_RESTRICT a_pack) {
   const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
   for (size_t k0 = 0; k0 < k; k0 += kKC) {
     const size_t kc = std::min(kKC, k - k0);

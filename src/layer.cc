@@ -10,9 +10,8 @@
 
 namespace mhsa {
 
-MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in,
-                                     size_t head_dim_in, size_t num_heads_in,
-                                     std::vector<float> weights_in)
+MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in, size_t head_dim_in,
+                                     size_t num_heads_in, std::vector<float> weights_in)
     : embedding_dim(embedding_dim_in),
       head_dim(head_dim_in),
       num_heads(num_heads_in),
@@ -31,15 +30,14 @@ void MultiHeadedSelfAttention::Impl::Repack(size_t begin, size_t end) {
   std::vector<float> rows((end - begin) * embedding_dim);
   for (size_t n = begin; n < end; ++n) {
     const size_t projection = n / attention_dim, head = (n % attention_dim) / head_dim;
-    const float* src = weights.data() +
-                       ((3 * head + projection) * head_dim + n % head_dim) * embedding_dim;
+    const float* src =
+        weights.data() + ((3 * head + projection) * head_dim + n % head_dim) * embedding_dim;
     std::copy(src, src + embedding_dim, rows.data() + (n - begin) * embedding_dim);
   }
   RepackRows(rows.data(), embedding_dim, begin, end - begin, &packed);
 }
 
-void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query,
-                                             const float* key,
+void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query, const float* key,
                                              const float* value) {
   const size_t n = head_dim * embedding_dim;
   float* w = weights.data() + 3 * head * n;
@@ -55,8 +53,8 @@ void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query,
   }
 }
 
-void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query,
-                                             float* key, float* value) const {
+void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query, float* key,
+                                             float* value) const {
   const size_t n = head_dim * embedding_dim;
   const float* w = weights.data() + 3 * head * n;
   std::copy(w, w + n, query);
@@ -64,17 +62,14 @@ void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query,
   std::copy(w + 2 * n, w + 3 * n, value);
 }
 
-void MultiHeadedSelfAttention::Impl::Forward(const float* embedded,
-                                             size_t batch, size_t context,
+void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch, size_t context,
                                              float* out) const {
   // qkv: [batch][context][3][num_heads][head_dim]; its rows are the
   // projection's output and the attention's input.
   const size_t attention_dim = num_heads * head_dim;
   float* qkv = ThreadScratch(kScratchQkv, batch * context * 3 * attention_dim);
-  GemmPacked(embedded, embedding_dim, packed, qkv, 3 * attention_dim,
-             batch * context);
-  CausalAttention(qkv, 3 * attention_dim, batch, context, num_heads, head_dim,
-                  out, attention_dim);
+  GemmPacked(embedded, embedding_dim, packed, qkv, 3 * attention_dim, batch * context);
+  CausalAttention(qkv, 3 * attention_dim, batch, context, num_heads, head_dim, out, attention_dim);
 }
 
 }  // namespace mhsa

@@ -13,16 +13,13 @@ namespace mhsa {
 
 struct MultiHeadedSelfAttention::Impl {
   // weights: [num_heads][3][head_dim][embedding_dim], query, key, value.
-  Impl(size_t embedding_dim, size_t head_dim, size_t num_heads,
-       std::vector<float> weights);
+  Impl(size_t embedding_dim, size_t head_dim, size_t num_heads, std::vector<float> weights);
 
-  void SetHead(size_t head, const float* query, const float* key,
-               const float* value);
+  void SetHead(size_t head, const float* query, const float* key, const float* value);
   void GetHead(size_t head, float* query, float* key, float* value) const;
 
   // Arguments already checked by the public class.
-  void Forward(const float* embedded, size_t batch, size_t context,
-               float* out) const;
+  void Forward(const float* embedded, size_t batch, size_t context, float* out) const;
 
   size_t embedding_dim;
   size_t head_dim;

@@ -9,9 +9,7 @@
 
 namespace mhsa {
 
-inline int ThreadsForCall() {
-  return omp_in_parallel() ? 1 : omp_get_max_threads();
-}
+inline int ThreadsForCall() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
 
 }  // namespace mhsa
 

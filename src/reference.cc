@@ -22,8 +22,8 @@ struct Accumulator<double> {
 }  // namespace
 
 template <typename T>
-void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc,
-              size_t m, size_t n, size_t k) {
+void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc, size_t m, size_t n,
+              size_t k) {
   using Acc = typename Accumulator<T>::type;
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < n; ++j) {
@@ -37,8 +37,7 @@ void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc,
 }
 
 template <typename T>
-void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols,
-                   size_t first_query, T divisor) {
+void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols, size_t first_query, T divisor) {
   using Acc = typename Accumulator<T>::type;
   for (size_t r = 0; r < rows; ++r) {
     T* row = scores + r * ld;
@@ -64,9 +63,8 @@ void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols,
 }
 
 template <typename T>
-void Head(const float* x, size_t context, size_t embedding_dim,
-          const float* wq, const float* wk, const float* wv, size_t head_dim,
-          T* out, size_t ld_out) {
+void Head(const float* x, size_t context, size_t embedding_dim, const float* wq, const float* wk,
+          const float* wv, size_t head_dim, T* out, size_t ld_out) {
   const size_t n = context, e = embedding_dim, d = head_dim;
   std::vector<T> xt(x, x + n * e);
   std::vector<T> w(3 * d * e);
@@ -103,21 +101,20 @@ void Forward(const float* x, size_t batch, size_t context, size_t embedding_dim,
   for (size_t b = 0; b < batch; ++b) {
     for (size_t h = 0; h < num_heads; ++h) {
       const float* w = weights + h * 3 * head_weights;
-      Head(x + b * context * embedding_dim, context, embedding_dim, w,
-           w + head_weights, w + 2 * head_weights, head_dim,
-           out + b * context * attention_dim + h * head_dim, attention_dim);
+      Head(x + b * context * embedding_dim, context, embedding_dim, w, w + head_weights,
+           w + 2 * head_weights, head_dim, out + b * context * attention_dim + h * head_dim,
+           attention_dim);
     }
   }
 }
 
-#define MHSA_REF_INSTANTIATE(T)                                              \
-  template void MatMulBt<T>(const T*, size_t, const T*, size_t, T*, size_t,  \
-                            size_t, size_t, size_t);                         \
-  template void CausalSoftmax<T>(T*, size_t, size_t, size_t, size_t, T);             \
-  template void Head<T>(const float*, size_t, size_t, const float*,          \
-                        const float*, const float*, size_t, T*, size_t);     \
-  template void Forward<T>(const float*, size_t, size_t, size_t,             \
-                           const float*, size_t, size_t, T*);
+#define MHSA_REF_INSTANTIATE(T)                                                                 \
+  template void MatMulBt<T>(const T*, size_t, const T*, size_t, T*, size_t, size_t, size_t,     \
+                            size_t);                                                            \
+  template void CausalSoftmax<T>(T*, size_t, size_t, size_t, size_t, T);                        \
+  template void Head<T>(const float*, size_t, size_t, const float*, const float*, const float*, \
+                        size_t, T*, size_t);                                                    \
+  template void Forward<T>(const float*, size_t, size_t, size_t, const float*, size_t, size_t, T*);
 MHSA_REF_INSTANTIATE(float)
 MHSA_REF_INSTANTIATE(double)
 #undef MHSA_REF_INSTANTIATE

@@ -16,24 +16,22 @@ namespace ref {
 // of both x·Wᵀ and q·kᵀ.
 // a: [m][k] stride lda; b: [n][k] stride ldb; c: [m][n] stride ldc.
 template <typename T>
-void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc,
-              size_t m, size_t n, size_t k);
+void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc, size_t m, size_t n,
+              size_t k);
 
 // Row r is query position q = first_query + r: softmax over columns 0..q
 // (the causal mask), after dividing each score by `divisor` (sqrt(head_dim),
 // as the problem writes it); columns after q become exactly 0.
 // scores: [rows][cols] stride ld, first_query + rows <= cols.
 template <typename T>
-void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols,
-                   size_t first_query, T divisor);
+void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols, size_t first_query, T divisor);
 
 // One head of one sequence.
 // x: [context][embedding_dim]; wq, wk, wv: [head_dim][embedding_dim];
 // out: [context][head_dim] with row stride ld_out.
 template <typename T>
-void Head(const float* x, size_t context, size_t embedding_dim,
-          const float* wq, const float* wk, const float* wv, size_t head_dim,
-          T* out, size_t ld_out);
+void Head(const float* x, size_t context, size_t embedding_dim, const float* wq, const float* wk,
+          const float* wv, size_t head_dim, T* out, size_t ld_out);
 
 // The whole layer.
 // x: [batch][context][embedding_dim];

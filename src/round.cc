@@ -9,8 +9,8 @@ namespace mhsa {
 
 void RoundToDecimals(float* data, size_t count, int decimals) {
   if (decimals < -38 || decimals > 38) {
-    throw std::invalid_argument(
-        "mhsa: expected decimals in [-38, 38], got " + std::to_string(decimals));
+    throw std::invalid_argument("mhsa: expected decimals in [-38, 38], got " +
+                                std::to_string(decimals));
   }
   if (count == 0) return;
   CheckNotNull("data", data);
@@ -18,8 +18,7 @@ void RoundToDecimals(float* data, size_t count, int decimals) {
   // the power of ten is rounded to float once, then one multiply (or divide),
   // nearbyint in the current rounding mode (ties to even), and the inverse.
   const bool negative = decimals < 0;
-  const float ten_pow =
-      static_cast<float>(std::pow(10.0, negative ? -decimals : decimals));
+  const float ten_pow = static_cast<float>(std::pow(10.0, negative ? -decimals : decimals));
   for (size_t i = 0; i < count; ++i) {
     data[i] = negative ? std::nearbyint(data[i] / ten_pow) * ten_pow
                        : std::nearbyint(data[i] * ten_pow) / ten_pow;

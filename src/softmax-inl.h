@@ -32,8 +32,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 // without native masking (SSE4, SSSE3), which would touch memory past the
 // row and fault at a page boundary.
 template <class D>
-HWY_INLINE hn::Vec<D> LoadTail(D d, const float* HWY_RESTRICT p, size_t count,
-                               float fill) {
+HWY_INLINE hn::Vec<D> LoadTail(D d, const float* HWY_RESTRICT p, size_t count, float fill) {
   HWY_ALIGN float buffer[hn::MaxLanes(D())];
   for (size_t i = 0; i < hn::Lanes(d); ++i) buffer[i] = i < count ? p[i] : fill;
   return hn::Load(d, buffer);
@@ -117,8 +116,7 @@ inline void FillRow(float* HWY_RESTRICT row, size_t n, float value) {
 // query may see), after scaling; columns [valid, cols) are written as exact
 // zeros, not computed from -inf. A row that holds NaN or +inf, or only -inf,
 // becomes NaN over its valid columns, as in torch.
-inline void CausalSoftmaxRow(float* HWY_RESTRICT row, size_t valid, size_t cols,
-                             float scale) {
+inline void CausalSoftmaxRow(float* HWY_RESTRICT row, size_t valid, size_t cols, float scale) {
   bool bad = false;
   ScaleRow(row, valid, scale);
   const float max = MaxAndCheck(row, valid, &bad);

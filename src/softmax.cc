@@ -10,8 +10,8 @@ HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 
-void CausalSoftmaxRows(float* scores, size_t ld, size_t rows, size_t cols,
-                       size_t first_query, float scale) {
+void CausalSoftmaxRows(float* scores, size_t ld, size_t rows, size_t cols, size_t first_query,
+                       float scale) {
   for (size_t r = 0; r < rows; ++r) {
     const size_t valid = std::min(cols, first_query + r + 1);
     CausalSoftmaxRow(scores + r * ld, valid, cols, scale);
@@ -43,12 +43,10 @@ namespace mhsa {
 HWY_EXPORT(CausalSoftmaxRows);
 HWY_EXPORT(ExpRow);
 
-void VectorExp(const float* x, float* out, size_t n) {
-  MHSA_DISPATCH(ExpRow)(x, out, n);
-}
+void VectorExp(const float* x, float* out, size_t n) { MHSA_DISPATCH(ExpRow)(x, out, n); }
 
-void CausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols,
-                   size_t first_query, float scale) {
+void CausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols, size_t first_query,
+                   float scale) {
   MHSA_DISPATCH(CausalSoftmaxRows)(scores, ld, rows, cols, first_query, scale);
 }
 

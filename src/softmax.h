@@ -11,8 +11,8 @@ namespace mhsa {
 // multiplying them by `scale`; later columns become exactly 0. A row holding
 // NaN or +inf becomes NaN over its visible columns. Single-threaded;
 // dispatches once per call to the chosen SIMD target.
-void CausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols,
-                   size_t first_query, float scale);
+void CausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols, size_t first_query,
+                   float scale);
 
 // out[i] = exp(x[i]) with the chosen target's vector exp, the one the
 // softmax uses (exposed so that its accuracy can be tested on its own).

@@ -6,8 +6,8 @@
 
 namespace mhsa {
 
-void TorchLinearInit(std::mt19937& generator, size_t in_features,
-                     size_t out_features, float* weight) {
+void TorchLinearInit(std::mt19937& generator, size_t in_features, size_t out_features,
+                     float* weight) {
   // torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5)), in Python doubles:
   //   gain = sqrt(2 / (1 + a**2)); std = gain / sqrt(fan_in); bound = sqrt(3) * std
   const double a = std::sqrt(5.0);
@@ -27,8 +27,7 @@ void TorchLinearInit(std::mt19937& generator, size_t in_features,
   }
 }
 
-void ProblemInitWeights(size_t embedding_dim, size_t head_dim, size_t num_heads,
-                        float* weights) {
+void ProblemInitWeights(size_t embedding_dim, size_t head_dim, size_t num_heads, float* weights) {
   const size_t per_projection = head_dim * embedding_dim;
   for (size_t h = 0; h < num_heads; ++h) {
     float* query = weights + (3 * h + 0) * per_projection;

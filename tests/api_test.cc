@@ -1,7 +1,7 @@
 // The public API's contract: argument checking, weight round-trips, causality,
 // head independence, copies, and concurrent Forward calls.
-#include <cmath>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -47,8 +47,7 @@ TEST(Constructor, RejectsBadSizes) {
   ExpectInvalid([] { MultiHeadedSelfAttention(4, 6, 4); },
                 {"multiple", "attention_dim 6", "num_heads 4"});
   // 3 * INT_MAX * INT_MAX floats cannot be addressed.
-  ExpectInvalid([] { MultiHeadedSelfAttention(INT_MAX, INT_MAX, 1); },
-                {"weights", "overflows"});
+  ExpectInvalid([] { MultiHeadedSelfAttention(INT_MAX, INT_MAX, 1); }, {"weights", "overflows"});
 }
 
 TEST(Constructor, ReportsSizes) {
@@ -86,8 +85,7 @@ TEST(Weights, RejectsBadHeadAndNulls) {
                 {"head in [0, 2)", "-1"});
   ExpectInvalid([&] { layer.SetHeadWeights(0, nullptr, w.data(), w.data()); },
                 {"query", "nullptr"});
-  ExpectInvalid([&] { layer.SetHeadWeights(0, w.data(), nullptr, w.data()); },
-                {"key", "nullptr"});
+  ExpectInvalid([&] { layer.SetHeadWeights(0, w.data(), nullptr, w.data()); }, {"key", "nullptr"});
   ExpectInvalid([&] { layer.GetHeadWeights(0, w.data(), w.data(), nullptr); },
                 {"value", "nullptr"});
 }
@@ -110,8 +108,9 @@ TEST(Forward, MovedFromLayerIsRefused) {
   MultiHeadedSelfAttention taken(std::move(layer));
   std::vector<float> x(4), out(4);
   // The moved-from object is valid but empty; using it is an argument error.
-  ExpectInvalid([&] { layer.Forward(x.data(), 1, 1, out.data()); },  // NOLINT(bugprone-use-after-move)
-                {"moved from"});
+  ExpectInvalid(
+      [&] { layer.Forward(x.data(), 1, 1, out.data()); },  // NOLINT(bugprone-use-after-move)
+      {"moved from"});
   taken.Forward(x.data(), 1, 1, out.data());
 }
 

@@ -105,10 +105,10 @@ TEST_F(CliTest, RunReproducesGoldenCases) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto got = nlohmann::json::parse(Slurp(out));
     const test::GoldenVerdict verdict = test::CheckGolden(
-        c["embedding_dim"].get<int>(), c["attention_dim"].get<int>(),
-        c["num_heads"].get<int>(), test::Flat(c["embedded"]),
-        static_cast<int>(c["embedded"].size()), static_cast<int>(c["embedded"][0].size()),
-        test::Flat(c["expected"]), test::Flat(got["output"]));
+        c["embedding_dim"].get<int>(), c["attention_dim"].get<int>(), c["num_heads"].get<int>(),
+        test::Flat(c["embedded"]), static_cast<int>(c["embedded"].size()),
+        static_cast<int>(c["embedded"][0].size()), test::Flat(c["expected"]),
+        test::Flat(got["output"]));
     for (const auto& failure : verdict.failures) ADD_FAILURE() << failure;
     EXPECT_EQ(verdict.exact + verdict.ties.size(), test::Flat(c["expected"]).size());
   }
@@ -128,33 +128,38 @@ TEST_F(CliTest, RunToStdoutAndDecimals) {
 
 TEST_F(CliTest, RefusesBadInput) {
   const std::string good_head = R"("embedding_dim": 2, "attention_dim": 4, "num_heads": 2, )";
-  ExpectRefused("{\"embedding_dim\": 2, \"attention", "JSON");             // truncated
-  ExpectRefused("{embedding_dim: 2}", "JSON");                                // malformed
+  ExpectRefused("{\"embedding_dim\": 2, \"attention", "JSON");                   // truncated
+  ExpectRefused("{embedding_dim: 2}", "JSON");                                   // malformed
   ExpectRefused("{" + good_head + "\"embedded\": [[[1, 1e400]]]}", "overflow");  // beyond double
   // A huge claimed width with short rows: refused for its shape, not by
   // running out of memory reserving for the claim.
   ExpectRefused(R"({"embedding_dim": 2147483647, "attention_dim": 1, "num_heads": 1,
                     "embedded": [[[1]], [[1]], [[1]], [[1]]]})",
                 "embedding_dim = 2147483647");
-  ExpectRefused("[1, 2]", "object");                                          // not an object
+  ExpectRefused("[1, 2]", "object");  // not an object
   ExpectRefused(R"({"attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
-                "embedding_dim");                                             // missing field
+                "embedding_dim");                                              // missing field
   ExpectRefused("{" + good_head + "\"embedded\": [[[1, \"x\"]]]}", "number");  // non-number
   ExpectRefused("{" + good_head + "\"embedded\": [[[1, 2], [3]]]}", "embedding_dim = 2");
   ExpectRefused("{" + good_head + "\"embedded\": [[[1, 2]], [[1, 2], [3, 4]]]}", "rows");
   ExpectRefused("{" + good_head + "\"embedded\": []}", "non-empty");
   ExpectRefused("{" + good_head + "\"embedded\": [[[1, 2, 3]]]}", "embedding_dim = 2");
   ExpectRefused("{" + good_head + "\"embedded\": [[[1, 1e39]]]}", "float32");
-  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 6, "num_heads": 4, "embedded": [[[1, 2]]]})",
-                "multiple");                                                  // does not divide
-  ExpectRefused(R"({"embedding_dim": 2.5, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
-                "integer");
-  ExpectRefused(R"({"embedding_dim": 0, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
-                "embedding_dim");
-  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 99999999999, "num_heads": 1, "embedded": [[[1, 2]]]})",
-                "attention_dim");
-  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 2000000000, "num_heads": 1, "embedded": [[[1, 2]]]})",
-                "memory");
+  ExpectRefused(
+      R"({"embedding_dim": 2, "attention_dim": 6, "num_heads": 4, "embedded": [[[1, 2]]]})",
+      "multiple");  // does not divide
+  ExpectRefused(
+      R"({"embedding_dim": 2.5, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
+      "integer");
+  ExpectRefused(
+      R"({"embedding_dim": 0, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})",
+      "embedding_dim");
+  ExpectRefused(
+      R"({"embedding_dim": 2, "attention_dim": 99999999999, "num_heads": 1, "embedded": [[[1, 2]]]})",
+      "attention_dim");
+  ExpectRefused(
+      R"({"embedding_dim": 2, "attention_dim": 2000000000, "num_heads": 1, "embedded": [[[1, 2]]]})",
+      "memory");
 }
 
 TEST_F(CliTest, HonoursAndChecksMhsaTarget) {

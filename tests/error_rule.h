@@ -27,7 +27,8 @@ inline ::testing::AssertionResult WithinRule(const std::vector<float>& fast,
   for (size_t i = 0; i < truth.size(); ++i) {
     if (std::isnan(truth[i])) {
       if (!std::isnan(fast[i])) {
-        return ::testing::AssertionFailure() << "element " << i << ": expected NaN, got " << fast[i];
+        return ::testing::AssertionFailure()
+               << "element " << i << ": expected NaN, got " << fast[i];
       }
       continue;
     }
@@ -39,13 +40,12 @@ inline ::testing::AssertionResult WithinRule(const std::vector<float>& fast,
     plain_error = std::max(plain_error, std::fabs(plain[i] - truth[i]));
     magnitude = std::max(magnitude, std::fabs(truth[i]));
   }
-  const double bound =
-      2 * plain_error + std::numeric_limits<float>::epsilon() * magnitude;
+  const double bound = 2 * plain_error + std::numeric_limits<float>::epsilon() * magnitude;
   if (fast_error <= bound) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << "max error " << fast_error << " at element " << worst << " (got "
-         << fast[worst] << ", exact " << truth[worst] << ") exceeds 2 x "
-         << plain_error << " + eps x " << magnitude << " = " << bound;
+         << "max error " << fast_error << " at element " << worst << " (got " << fast[worst]
+         << ", exact " << truth[worst] << ") exceeds 2 x " << plain_error << " + eps x "
+         << magnitude << " = " << bound;
 }
 
 }  // namespace test

@@ -50,8 +50,7 @@ inline GoldenVerdict CheckGolden(int embedding_dim, int attention_dim, int num_h
     max_error = std::max(max_error, std::fabs(single[i] - truth[i]));
     max_magnitude = std::max(max_magnitude, std::fabs(truth[i]));
   }
-  const double slack =
-      2 * max_error + std::numeric_limits<float>::epsilon() * max_magnitude;
+  const double slack = 2 * max_error + std::numeric_limits<float>::epsilon() * max_magnitude;
 
   GoldenVerdict verdict;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -65,9 +64,8 @@ inline GoldenVerdict CheckGolden(int embedding_dim, int attention_dim, int num_h
     const double tie = (std::nearbyint(lo * 1e4) + 0.5) / 1e4;
     std::ostringstream what;
     what.precision(10);
-    what << "element " << i << ": got " << rounded[i] << ", golden " << want[i]
-         << ", exact value " << truth[i] << ", tie " << tie << ", float32 error bound "
-         << slack;
+    what << "element " << i << ": got " << rounded[i] << ", golden " << want[i] << ", exact value "
+         << truth[i] << ", tie " << tie << ", float32 error bound " << slack;
     (neighbours && std::fabs(truth[i] - tie) <= slack ? verdict.ties : verdict.failures)
         .push_back(what.str());
   }

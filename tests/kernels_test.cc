@@ -176,14 +176,14 @@ void CheckLayer(const Shape& s, float input_scale, uint32_t seed) {
   ref::Forward(x.data(), sz(s.batch), sz(s.context), sz(s.embedding_dim), weights.data(),
                sz(s.num_heads), sz(s.head_dim), plain.data());
   EXPECT_TRUE(test::WithinRule(fast, plain, truth))
-      << "B=" << s.batch << " T=" << s.context << " E=" << s.embedding_dim
-      << " D=" << s.head_dim << " H=" << s.num_heads << " input scale " << input_scale;
+      << "B=" << s.batch << " T=" << s.context << " E=" << s.embedding_dim << " D=" << s.head_dim
+      << " H=" << s.num_heads << " input scale " << input_scale;
 }
 
 TEST_P(LayerTest, MatchesReferenceOnAwkwardShapes) {
   const Shape shapes[] = {
-      {1, 1, 1, 1, 1},    {2, 7, 5, 3, 2},     {1, 47, 33, 59, 1},  {1, 48, 17, 64, 2},
-      {2, 49, 67, 1, 3},  {1, 97, 9, 3, 4},    {1, 255, 31, 64, 1}, {1, 256, 7, 59, 1},
+      {1, 1, 1, 1, 1},     {2, 7, 5, 3, 2},      {1, 47, 33, 59, 1},  {1, 48, 17, 64, 2},
+      {2, 49, 67, 1, 3},   {1, 97, 9, 3, 4},     {1, 255, 31, 64, 1}, {1, 256, 7, 59, 1},
       {2, 257, 13, 16, 2}, {1, 1025, 67, 64, 1}, {1, 1025, 5, 3, 2},
   };
   uint32_t seed = 10;

@@ -123,8 +123,8 @@ TEST_P(NumbersTest, NaNAndInfPropagateOnlyForward) {
   const float kInf = std::numeric_limits<float>::infinity();
   for (float poison : {std::numeric_limits<float>::quiet_NaN(), kInf, -kInf}) {
     for (const auto& s : spots) {
-      SCOPED_TRACE(::testing::Message() << "poison " << poison << " at b=" << s.b
-                                        << " p=" << s.p << " i=" << s.i);
+      SCOPED_TRACE(::testing::Message()
+                   << "poison " << poison << " at b=" << s.b << " p=" << s.p << " i=" << s.i);
       std::vector<float> bad = x;
       bad[Count(s.b, context, e) + Count(s.p, e, 1) + static_cast<size_t>(s.i)] = poison;
       std::vector<float> out(clean.size());
@@ -160,9 +160,8 @@ TEST_P(NumbersTest, NaNAndInfPropagateOnlyForward) {
 // another order), and each head's query and key rows permuted alike (the
 // scores q . k sum in another order). In exact arithmetic nothing changes;
 // in float32 each order is an equally valid plain evaluation.
-std::vector<float> PlainInOrder(const MultiHeadedSelfAttention& layer,
-                                const std::vector<float>& x, int batch, int context,
-                                uint32_t seed) {
+std::vector<float> PlainInOrder(const MultiHeadedSelfAttention& layer, const std::vector<float>& x,
+                                int batch, int context, uint32_t seed) {
   const auto e = static_cast<size_t>(layer.embedding_dim());
   const auto d = static_cast<size_t>(layer.head_dim());
   const auto h = static_cast<size_t>(layer.num_heads());
@@ -188,8 +187,8 @@ std::vector<float> PlainInOrder(const MultiHeadedSelfAttention& layer,
     }
   }
   std::vector<float> out(Count(batch, context, layer.attention_dim()));
-  ref::Forward(xp.data(), static_cast<size_t>(batch), static_cast<size_t>(context), e,
-               wp.data(), h, d, out.data());
+  ref::Forward(xp.data(), static_cast<size_t>(batch), static_cast<size_t>(context), e, wp.data(), h,
+               d, out.data());
   return out;
 }
 
@@ -239,7 +238,8 @@ TEST_P(NumbersTest, LogitsNearTenThousand) {
         for (int r = 0; r < d; ++r) {
           double sum = 0;
           for (int c = 0; c < e; ++c) {
-            sum += static_cast<double>(x[Count(b, context, e) + Count(t, e, 1) + static_cast<size_t>(c)]) *
+            sum += static_cast<double>(
+                       x[Count(b, context, e) + Count(t, e, 1) + static_cast<size_t>(c)]) *
                    wq[Count(r, e, 1) + static_cast<size_t>(c)];
           }
           q[Count(t, d, 1) + static_cast<size_t>(r)] = sum;
@@ -249,7 +249,8 @@ TEST_P(NumbersTest, LogitsNearTenThousand) {
         for (int j = 0; j <= i; ++j) {
           double dot = 0;
           for (int r = 0; r < d; ++r) {
-            dot += q[Count(i, d, 1) + static_cast<size_t>(r)] * q[Count(j, d, 1) + static_cast<size_t>(r)];
+            dot += q[Count(i, d, 1) + static_cast<size_t>(r)] *
+                   q[Count(j, d, 1) + static_cast<size_t>(r)];
           }
           dot /= std::sqrt(static_cast<double>(d));
           hi = std::max(hi, dot);   // Head 0's score.
@@ -318,7 +319,7 @@ TEST_P(NumbersTest, SubnormalInputs) {
 TEST_P(NumbersTest, ContextOneAndBatchOne) {
   const struct {
     int batch, context, e, a, h;
-  } shapes[] = {{1, 1, 1, 1, 1}, {1, 1, 7, 6, 3}, {5, 1, 9, 8, 2},
+  } shapes[] = {{1, 1, 1, 1, 1}, {1, 1, 7, 6, 3},  {5, 1, 9, 8, 2},
                 {1, 2, 3, 4, 1}, {1, 49, 5, 6, 2}, {1, 513, 8, 8, 1}};
   uint32_t seed = 70;
   for (const auto& s : shapes) {
@@ -377,8 +378,7 @@ TEST(Overflow, ByteCountsAreRefused) {
   std::vector<float> x(8), out(8);
   // embedded: batch x context x 1 = (2^31 - 1)(2^30 + 1) = 2^61 + 2^30 - 1.
   const MultiHeadedSelfAttention narrow(1, 4, 1);
-  ExpectRefused([&] { narrow.Forward(x.data(), INT_MAX, (1 << 30) + 1, out.data()); },
-                "embedded");
+  ExpectRefused([&] { narrow.Forward(x.data(), INT_MAX, (1 << 30) + 1, out.data()); }, "embedded");
   // out alone: embedded is 2^60 floats (allowed), out is 2^60 x 4 = 2^62.
   ExpectRefused([&] { narrow.Forward(x.data(), 1 << 30, 1 << 30, out.data()); }, "out");
   // Every factor at its largest.

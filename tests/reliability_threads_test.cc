@@ -34,15 +34,13 @@ struct Job {
 };
 
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // Restores OpenMP's settings that a test changes, even when it fails.
 class OmpSettings {
  public:
-  OmpSettings()
-      : threads_(omp_get_max_threads()), levels_(omp_get_max_active_levels()) {}
+  OmpSettings() : threads_(omp_get_max_threads()), levels_(omp_get_max_active_levels()) {}
   ~OmpSettings() {
     omp_set_num_threads(threads_);
     omp_set_max_active_levels(levels_);
@@ -65,8 +63,8 @@ class ThreadsTest : public ::testing::Test {
     const struct {
       const MultiHeadedSelfAttention* layer;
       int batch, context;
-    } shapes[] = {{&six_, 1, 1},   {&six_, 1, 47}, {&six_, 3, 49}, {&six_, 2, 257},
-                  {&one_, 1, 1},   {&one_, 1, 97}, {&one_, 1, 300}, {&one_, 2, 600}};
+    } shapes[] = {{&six_, 1, 1}, {&six_, 1, 47}, {&six_, 3, 49},  {&six_, 2, 257},
+                  {&one_, 1, 1}, {&one_, 1, 97}, {&one_, 1, 300}, {&one_, 2, 600}};
     OmpSettings saved;
     omp_set_num_threads(1);  // The serial reference: one thread, no region.
     uint32_t seed = 1;
@@ -178,8 +176,8 @@ TEST_F(ThreadsTest, InsideUserParallelFor) {
     got[static_cast<size_t>(i)] = Run(jobs_[static_cast<size_t>(i) % jobs_.size()]);
   }
   for (int i = 0; i < total; ++i) {
-    EXPECT_TRUE(SameBits(got[static_cast<size_t>(i)],
-                         jobs_[static_cast<size_t>(i) % jobs_.size()].want))
+    EXPECT_TRUE(
+        SameBits(got[static_cast<size_t>(i)], jobs_[static_cast<size_t>(i) % jobs_.size()].want))
         << "call " << i;
   }
 }

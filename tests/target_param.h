@@ -29,9 +29,8 @@ inline std::string TargetTestName(const ::testing::TestParamInfo<std::string>& i
 }  // namespace test
 }  // namespace mhsa
 
-#define MHSA_INSTANTIATE_PER_TARGET(suite)                                  \
-  INSTANTIATE_TEST_SUITE_P(AllTargets, suite,                              \
-                           ::testing::ValuesIn(::mhsa::AvailableTargets()), \
+#define MHSA_INSTANTIATE_PER_TARGET(suite)                                                     \
+  INSTANTIATE_TEST_SUITE_P(AllTargets, suite, ::testing::ValuesIn(::mhsa::AvailableTargets()), \
                            ::mhsa::test::TargetTestName)
 
 #endif  // MHSA_TESTS_TARGET_PARAM_H_

@@ -33,8 +33,7 @@ inline void Flatten(const nlohmann::json& value, std::vector<float>* out) {
 
 // n floats drawn uniformly from [lo, hi) by mt19937 seeded with `seed`:
 // reproducible test inputs.
-inline std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f,
-                                 float hi = 1.0f) {
+inline std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);

@@ -37,8 +37,7 @@ class MultiHeadedSelfAttention {
 
   // Head `head`'s weights in nn.Linear layout: [head_dim][embedding_dim].
   // Not safe to call while another thread runs Forward on the same object.
-  void SetHeadWeights(int head, const float* query, const float* key,
-                      const float* value);
+  void SetHeadWeights(int head, const float* query, const float* key, const float* value);
   void GetHeadWeights(int head, float* query, float* key, float* value) const;
 
   // embedded: [batch][context][embedding_dim]; out: [batch][context][attention_dim].

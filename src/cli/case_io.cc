@@ -17,19 +17,18 @@ const char* TypeName(const json& value) { return value.type_name(); }
 
 int ReadSize(const json& doc, const char* field) {
   if (!doc.contains(field)) {
-    throw CaseError(std::string("expected a field \"") + field +
-                    "\", found none");
+    throw CaseError(std::string("expected a field \"") + field + "\", found none");
   }
   const json& value = doc[field];
   if (!value.is_number_integer()) {
-    throw CaseError(std::string("expected \"") + field +
-                    "\" to be an integer, found " + value.dump());
+    throw CaseError(std::string("expected \"") + field + "\" to be an integer, found " +
+                    value.dump());
   }
   const auto n = value.get<long long>();
   if (n <= 0 || n > std::numeric_limits<int>::max()) {
     throw CaseError(std::string("expected \"") + field + "\" in [1, " +
-                    std::to_string(std::numeric_limits<int>::max()) +
-                    "], found " + std::to_string(n));
+                    std::to_string(std::numeric_limits<int>::max()) + "], found " +
+                    std::to_string(n));
   }
   return static_cast<int>(n);
 }
@@ -37,8 +36,7 @@ int ReadSize(const json& doc, const char* field) {
 // The array at `where`, which must be non-empty.
 const json& ReadArray(const json& value, const std::string& where) {
   if (!value.is_array()) {
-    throw CaseError("expected " + where + " to be an array, found " +
-                    TypeName(value));
+    throw CaseError("expected " + where + " to be an array, found " + TypeName(value));
   }
   if (value.empty()) {
     throw CaseError("expected " + where + " to be a non-empty array, found []");
@@ -62,8 +60,7 @@ Case ParseCase(const std::string& text) {
     throw CaseError(std::string("expected a JSON case, ") + e.what());
   }
   if (!doc.is_object()) {
-    throw CaseError(std::string("expected a JSON object, found ") +
-                    TypeName(doc));
+    throw CaseError(std::string("expected a JSON object, found ") + TypeName(doc));
   }
   Case c;
   c.embedding_dim = ReadSize(doc, "embedding_dim");
@@ -87,28 +84,26 @@ Case ParseCase(const std::string& text) {
     const std::string b_name = Index("embedded", b);
     const json& rows = ReadArray(batches[b], b_name);
     if (rows.size() != context) {
-      throw CaseError("expected " + b_name + " to hold " +
-                      std::to_string(context) + " rows like embedded[0], found " +
-                      std::to_string(rows.size()));
+      throw CaseError("expected " + b_name + " to hold " + std::to_string(context) +
+                      " rows like embedded[0], found " + std::to_string(rows.size()));
     }
     for (size_t t = 0; t < context; ++t) {
       const std::string t_name = Index(b_name, t);
       const json& row = ReadArray(rows[t], t_name);
       if (row.size() != e) {
-        throw CaseError("expected " + t_name + " to hold embedding_dim = " +
-                        std::to_string(e) + " numbers, found " +
-                        std::to_string(row.size()));
+        throw CaseError("expected " + t_name + " to hold embedding_dim = " + std::to_string(e) +
+                        " numbers, found " + std::to_string(row.size()));
       }
       for (size_t i = 0; i < e; ++i) {
         const json& value = row[i];
         if (!value.is_number()) {
-          throw CaseError("expected " + Index(t_name, i) +
-                          " to be a number, found " + TypeName(value));
+          throw CaseError("expected " + Index(t_name, i) + " to be a number, found " +
+                          TypeName(value));
         }
         const double v = value.get<double>();
         if (!(std::fabs(v) <= std::numeric_limits<float>::max())) {
-          throw CaseError("expected " + Index(t_name, i) +
-                          " to fit in float32, found " + value.dump());
+          throw CaseError("expected " + Index(t_name, i) + " to fit in float32, found " +
+                          value.dump());
         }
         c.embedded.push_back(static_cast<float>(v));
       }
@@ -119,8 +114,7 @@ Case ParseCase(const std::string& text) {
   return c;
 }
 
-std::string FormatOutput(const std::vector<float>& out, int batch, int context,
-                         int attention_dim) {
+std::string FormatOutput(const std::vector<float>& out, int batch, int context, int attention_dim) {
   json batches = json::array();
   size_t i = 0;
   for (int b = 0; b < batch; ++b) {
@@ -137,8 +131,7 @@ std::string FormatOutput(const std::vector<float>& out, int batch, int context,
         // double with that decimal so that the JSON shows e.g. 0.9293.
         char buffer[32];
         const auto result = std::to_chars(buffer, buffer + sizeof buffer, v);
-        row.push_back(std::strtod(std::string(buffer, result.ptr).c_str(),
-                                  nullptr));
+        row.push_back(std::strtod(std::string(buffer, result.ptr).c_str(), nullptr));
       }
       rows.push_back(std::move(row));
     }

@@ -32,8 +32,7 @@ Case ParseCase(const std::string& text);
 
 // {"output": [[[...]]]} for out: [batch][context][attention_dim], each value
 // written as the shortest decimal that reads back as the same float.
-std::string FormatOutput(const std::vector<float>& out, int batch, int context,
-                         int attention_dim);
+std::string FormatOutput(const std::vector<float>& out, int batch, int context, int attention_dim);
 
 }  // namespace cli
 }  // namespace mhsa

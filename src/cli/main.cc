@@ -2,6 +2,7 @@
 //   mhsa demo                      the problem's small example
 //   mhsa run --input case.json [--output out.json] [--decimals N]
 // Bad input: one line on stderr, exit code 2, no output file.
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -10,7 +11,6 @@
 #include <new>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "case_io.h"
@@ -66,21 +66,17 @@ void WriteFile(const std::string& path, const std::string& text) {
 // rather than be killed by the OOM killer halfway through.
 double PhysicalBytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return (pages > 0 && page > 0) ? static_cast<double>(pages) * static_cast<double>(page)
-                                 : 1e300;
+  return (pages > 0 && page > 0) ? static_cast<double>(pages) * static_cast<double>(page) : 1e300;
 }
 
 std::vector<float> Compute(const mhsa::cli::Case& c, int decimals) {
-  const double bytes =
-      4.0 * (3.0 * c.attention_dim * c.embedding_dim +
-             double(c.batch) * c.context * (c.embedding_dim + c.attention_dim));
+  const double bytes = 4.0 * (3.0 * c.attention_dim * c.embedding_dim +
+                              double(c.batch) * c.context * (c.embedding_dim + c.attention_dim));
   if (bytes > PhysicalBytes()) {
-    throw mhsa::cli::CaseError(
-        "expected a case that fits in memory, this one needs " +
-        std::to_string(bytes / 1e9) + " GB");
+    throw mhsa::cli::CaseError("expected a case that fits in memory, this one needs " +
+                               std::to_string(bytes / 1e9) + " GB");
   }
-  mhsa::MultiHeadedSelfAttention layer(c.embedding_dim, c.attention_dim,
-                                       c.num_heads);
+  mhsa::MultiHeadedSelfAttention layer(c.embedding_dim, c.attention_dim, c.num_heads);
   std::vector<float> out(static_cast<size_t>(c.batch) * static_cast<size_t>(c.context) *
                          static_cast<size_t>(c.attention_dim));
   layer.Forward(c.embedded.data(), c.batch, c.context, out.data());
@@ -95,10 +91,9 @@ int Demo() {
             << ", attention_dim=" << c.attention_dim << ", num_heads=" << c.num_heads
             << "), weights as torch.manual_seed(0) makes them\n"
             << "input  (batch=" << c.batch << ", context=" << c.context
-            << ", embedding_dim=" << c.embedding_dim << "):\n  "
-            << kDemoCase + 0 << "\n";
-  std::cout << "output rounded to 4 decimals, shape (" << c.batch << ", " << c.context
-            << ", " << c.attention_dim << "):\n  "
+            << ", embedding_dim=" << c.embedding_dim << "):\n  " << kDemoCase + 0 << "\n";
+  std::cout << "output rounded to 4 decimals, shape (" << c.batch << ", " << c.context << ", "
+            << c.attention_dim << "):\n  "
             << mhsa::cli::FormatOutput(out, c.batch, c.context, c.attention_dim)
             << "served by SIMD target: " << mhsa::ActiveTarget() << "\n";
   return 0;

@@ -70,13 +70,18 @@ int PickSize(FuzzedDataProvider& in) {
 // [-scale, scale]. Hostile: mostly well-behaved, salted with specials.
 float PickFloat(FuzzedDataProvider& in, bool hostile, float scale) {
   if (hostile && in.ConsumeIntegralInRange<int>(0, 7) == 0) {
-    static const float kSpecial[] = {
-        std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-        -std::numeric_limits<float>::infinity(), std::numeric_limits<float>::max(),
-        -std::numeric_limits<float>::max(),      std::numeric_limits<float>::denorm_min(),
-        -1e-40f,                                  0.0f,
-        -0.0f,                                    1e30f,
-        -1e20f,                                   std::numeric_limits<float>::min()};
+    static const float kSpecial[] = {std::numeric_limits<float>::quiet_NaN(),
+                                     std::numeric_limits<float>::infinity(),
+                                     -std::numeric_limits<float>::infinity(),
+                                     std::numeric_limits<float>::max(),
+                                     -std::numeric_limits<float>::max(),
+                                     std::numeric_limits<float>::denorm_min(),
+                                     -1e-40f,
+                                     0.0f,
+                                     -0.0f,
+                                     1e30f,
+                                     -1e20f,
+                                     std::numeric_limits<float>::min()};
     return kSpecial[in.ConsumeIntegralInRange<size_t>(0, std::size(kSpecial) - 1)];
   }
   const int k = in.ConsumeIntegralInRange<int>(-4096, 4096);
@@ -104,10 +109,12 @@ double Gamma(double n) { return n * kU / (1 - n * kU); }
 // error of any float32 evaluation of it.
 //   q, k, v = x Wᵀ:            |dq| <= g_E |x||W|ᵀ                  (per entry)
 //   s_ij = q_i.k_j / sqrt(D):  |ds| <= (2 g_E + g_D + 4u) (|x||Wq|ᵀ).(|x||Wk|ᵀ) / sqrt(D)
-//                                        + 2u |s_ij - max_j s_ij|    (max subtraction, exp's argument)
+//                                        + 2u |s_ij - max_j s_ij|    (max subtraction, exp's
+//                                        argument)
 //   p = softmax(s):            |dp_j| <= p_j (|ds_j| + max ds + g_T + 8u + 4u x key blocks)
 //                                        (exp <= 2u, the sum g_T, division, flash rescaling)
-//   out_i = sum_j p_ij v_j:    |dout| <= sum_j p_j (g_E |x_j||Wv|ᵀ + |v_j| (|dp_j| / p_j)) + g_T sum_j p_j |v_j|
+//   out_i = sum_j p_ij v_j:    |dout| <= sum_j p_j (g_E |x_j||Wv|ᵀ + |v_j| (|dp_j| / p_j)) + g_T
+//   sum_j p_j |v_j|
 // Second-order terms are left out, so the bound is only trusted when every
 // |ds| is below 0.05; the check uses twice it.
 struct HeadCheck {
@@ -174,9 +181,8 @@ HeadCheck Bound(const float* x, size_t context, size_t e, const float* w, size_t
 
 void Run(FuzzedDataProvider& in) {
   const int e = PickSize(in), a = PickSize(in), h = PickSize(in);
-  const bool layer_valid =
-      e > 0 && a > 0 && h > 0 && a % h == 0 &&
-      3 * static_cast<u128>(a) * static_cast<u128>(e) <= kMaxFloats;
+  const bool layer_valid = e > 0 && a > 0 && h > 0 && a % h == 0 &&
+                           3 * static_cast<u128>(a) * static_cast<u128>(e) <= kMaxFloats;
   if (!layer_valid) {
     ExpectRefused([&] { mhsa::MultiHeadedSelfAttention layer(e, a, h); }, "constructor");
     return;
@@ -202,9 +208,10 @@ void Run(FuzzedDataProvider& in) {
   }
 
   const int batch = PickSize(in), context = PickSize(in);
-  const bool call_valid = batch > 0 && context > 0 &&
-                          static_cast<u128>(batch) * static_cast<u128>(context) * ue <= kMaxFloats &&
-                          static_cast<u128>(batch) * static_cast<u128>(context) * ua <= kMaxFloats;
+  const bool call_valid =
+      batch > 0 && context > 0 &&
+      static_cast<u128>(batch) * static_cast<u128>(context) * ue <= kMaxFloats &&
+      static_cast<u128>(batch) * static_cast<u128>(context) * ua <= kMaxFloats;
   if (!call_valid) {
     std::vector<float> x(4), out(4);
     ExpectRefused([&] { layer.Forward(x.data(), batch, context, out.data()); }, "Forward sizes");
@@ -214,9 +221,11 @@ void Run(FuzzedDataProvider& in) {
   const auto ud = static_cast<uint64_t>(d), uh = static_cast<uint64_t>(h);
   // The library: x, out and qkv (3 x out), per-thread packed blocks; the
   // harness: double copies of one head and three context x context matrices.
-  const u128 bytes = 4 * static_cast<u128>(b) * t * (ue + 4 * ua) + 2 * 4 * (t + 64) * (ud + 32) * 3 +
+  const u128 bytes = 4 * static_cast<u128>(b) * t * (ue + 4 * ua) +
+                     2 * 4 * (t + 64) * (ud + 32) * 3 +
                      8 * static_cast<u128>(t) * (2 * ue + 6 * ud + 3 * t);
-  const u128 work = static_cast<u128>(b) * t * ue * 3 * ua * 3 + static_cast<u128>(b) * uh * t * t * ud * 5;
+  const u128 work =
+      static_cast<u128>(b) * t * ue * 3 * ua * 3 + static_cast<u128>(b) * uh * t * t * ud * 5;
   if (bytes > kMemoryBudget || work > kWorkBudget) return;
 
   const size_t in_count = b * t * ue, out_count = b * t * ua;
