@@ -123,7 +123,8 @@ void RunPeer(benchmark::State& state, const Peer& peer, bool b_transposed) {
 
 #if defined(MHSA_BENCH_HAVE_MHSA_GEMM)
 // packed: B packed once outside the timed loop (GemmPacked), as the layer
-// does with its weights; otherwise GemmBt, which packs B on every call.
+// does with its weights; otherwise the public Sgemm, which packs B on every
+// call.
 void RunMhsa(benchmark::State& state, bool packed) {
   const size_t m = static_cast<size_t>(state.range(0));
   const size_t n = static_cast<size_t>(state.range(1));
@@ -136,8 +137,11 @@ void RunMhsa(benchmark::State& state, bool packed) {
     const PackedB b = PackRows(ops.bt.data(), k, n, k);
     TimeGemm(state, ops, [&] { GemmPacked(ops.a.data(), k, b, ops.c.data(), n, m); });
   } else {
-    TimeGemm(state, ops,
-             [&] { GemmBt(ops.a.data(), k, ops.bt.data(), k, ops.c.data(), n, m, n, k); });
+    const auto im = static_cast<int>(m), in = static_cast<int>(n), ik = static_cast<int>(k);
+    TimeGemm(state, ops, [&] {
+      Sgemm(false, true, im, in, ik, 1.0f, ops.a.data(), ik, ops.bt.data(), ik, 0.0f, ops.c.data(),
+            in);
+    });
   }
 }
 #endif

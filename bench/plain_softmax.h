@@ -15,10 +15,11 @@ namespace mhsa::bench {
 // first_query + r: softmax over its columns 0..first_query + r of the scores
 // times `scale`; later columns (the causal mask) become exactly 0.
 inline void PlainCausalSoftmax(float* scores, size_t ld, size_t rows, size_t cols,
-                               size_t first_query, float scale) {
+                               ptrdiff_t first_query, float scale) {
   for (size_t r = 0; r < rows; ++r) {
     float* row = scores + r * ld;
-    const size_t visible = std::min(cols, first_query + r + 1);
+    const ptrdiff_t last = first_query + static_cast<ptrdiff_t>(r);
+    const size_t visible = last < 0 ? 0 : std::min(cols, static_cast<size_t>(last) + 1);
     float max = -std::numeric_limits<float>::infinity();
     for (size_t j = 0; j < visible; ++j) max = std::max(max, row[j] * scale);
     float sum = 0.0f;

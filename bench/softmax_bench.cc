@@ -23,7 +23,7 @@ namespace mhsa::bench {
 namespace {
 
 using SoftmaxFunction = void (*)(float* scores, size_t ld, size_t rows, size_t cols,
-                                 size_t first_query, float scale);
+                                 ptrdiff_t first_query, float scale);
 
 // The softmax runs in place on the same row every iteration: after the
 // first, the row holds probabilities in (0, 1], which is as cheap for exp
@@ -34,7 +34,7 @@ void Row(benchmark::State& state, SoftmaxFunction softmax, const char* label) {
   FillRandom(row.get(), length, 3);
   for (size_t i = 0; i < length; ++i) row[i] *= 8.0f;  // Logits of a few units.
   for (auto _ : state) {
-    softmax(row.get(), length, 1, length, length - 1, 0.125f);
+    softmax(row.get(), length, 1, length, static_cast<ptrdiff_t>(length) - 1, 0.125f);
     benchmark::ClobberMemory();
   }
   const auto calls = static_cast<double>(state.iterations());
@@ -52,7 +52,7 @@ void RegisterAll() {
   };
   const Contender contenders[] = {
 #if defined(MHSA_BENCH_HAVE_MHSA_SOFTMAX)
-    {"Softmax/mhsa", CausalSoftmax, mhsa::ActiveTarget()},
+    {"Softmax/mhsa", CausalSoftmaxRows, mhsa::ActiveTarget()},
 #endif
     {"Softmax/plain", PlainCausalSoftmax, "scalar std::exp"},
   };

@@ -1,22 +1,24 @@
-// Flash attention per (batch, head) for each SIMD target, and its OpenMP
-// driver. For a block of queries it walks the key blocks up to the diagonal,
-// keeping for each query row the running max m, the running sum l of
-// exp(s - m) and the unnormalised output o. In scalar form, per key block:
-//   s_j   = (q * scale) · k_j                     for visible keys j
-//   m'    = max(m, max_j s_j)
-//   c     = exp(m - m')                           (0 when m = -inf)
-//   p_j   = exp(s_j - m');  l' = l * c + sum_j p_j
-//   o'    = o * c + sum_j p_j v_j
-// and at the end out = o / l. Blocks above the diagonal are never visited.
+// Attention for each SIMD target, and its OpenMP driver.
+//
+// Two paths, chosen per sequence from its shape alone:
+//  - Flash (prefill): a block of kQueryBlock query rows walks the key blocks
+//    it can see, keeping each row's running softmax (OnlineSoftmaxUpdate in
+//    softmax-inl.h) and its unnormalised output; q·kᵀ and p·v run on the
+//    GEMM's microkernel, k and v packed once per task. Blocks wholly above
+//    the causal diagonal are never visited, and diagonal tiles stop each row
+//    at its own last key instead of multiplying later values by zero.
+//  - Decode: when a K/V head's group has at most kDecodeRows query rows,
+//    each key and value row is read once, in place, and used by every row
+//    of the group (matrix-vector products); keys are split into fixed
+//    chunks whose partial softmaxes are merged through their log-sum-exp.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include <cmath>
 #include <limits>
-#include <vector>
 
-#include "aligned.h"
+#include "attention.h"
 #include "gemm-inl.h"
 #include "hwy/highway.h"
 #include "softmax-inl.h"
@@ -25,95 +27,217 @@ HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 
-// Causal attention of one (batch, head) for query blocks [block_begin,
-// block_end) of kQueryBlock rows.
-// q, k, v: [context][head_dim], row stride ld; out: [context][head_dim], row
-// stride ld_out.
-void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld, size_t context,
-                     size_t head_dim, size_t block_begin, size_t block_end, float* out,
-                     size_t ld_out) {
+// Output row of a finished query row: acc / l, or NaN for a row that saw a
+// NaN or +inf score or only -inf ones, or zeros for a row that sees no key.
+// lse (if not null) gets log(sum exp(s)) = m + log(l).
+inline void FinishRow(const float* HWY_RESTRICT acc, const OnlineRow& state, bool sees_keys,
+                      size_t dim, float* HWY_RESTRICT dst, float* lse) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  const size_t dim = head_dim;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
-  // Per-task scratch, independent of context: packed q block, packed k and v
-  // blocks, the score block (reused for p), the output accumulators.
-  // k and v for every key these blocks see are packed once per task, not
-  // once per query block: O(context * head_dim) floats, read by every block.
-  const size_t keys_seen = std::min(context, block_end * kQueryBlock);
-  const size_t q_pack_size = RoundUp(kQueryBlock, kMR) * dim;
-  float* q_pack = ThreadScratch(kScratchQPack, q_pack_size);
-  float* k_pack = ThreadScratch(kScratchKPack, RoundUp(keys_seen, kPanel) * dim);
-  float* v_pack = ThreadScratch(kScratchVPack, RoundUp(dim, kPanel) * keys_seen);
-  PackBFromRows(k, ld, keys_seen, dim, k_pack);
-  PackBFromCols(v, ld, dim, keys_seen, v_pack);
-  // The score block, then p in place. Rows past the last query of a block
-  // are read by the p·v kernel but never stored, so whatever an earlier
-  // call left there cannot reach the output.
-  float* scores = ThreadScratch(kScratchScores, RoundUp(kQueryBlock, kMR) * kKeyBlock);
-  float* acc = ThreadScratch(kScratchAcc, kQueryBlock * dim);
-  float row_max[kQueryBlock], row_sum[kQueryBlock];
-  bool bad[kQueryBlock];
+  if (!sees_keys) {
+    FillRow(dst, dim, 0.0f);
+    if (lse != nullptr) *lse = -kInf;
+    return;
+  }
+  if (state.bad || state.max == -kInf) {
+    FillRow(dst, dim, std::numeric_limits<float>::quiet_NaN());
+    if (lse != nullptr) *lse = state.bad ? std::numeric_limits<float>::quiet_NaN() : -kInf;
+    return;
+  }
+  const float inverse = 1.0f / state.sum;
+  for (size_t d = 0; d < dim; ++d) dst[d] = acc[d] * inverse;
+  if (lse != nullptr) *lse = state.max + std::log(state.sum);
+}
+
+// One block of `rows` query rows (first row i0) of query head `head` in the
+// group, against keys packed in s.k_pack / s.v_pack (keys_packed of them).
+void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t keys_packed,
+                const FlashScratch& s) {
+  const size_t dim = t.head_dim;
+  const float* q = t.q + static_cast<ptrdiff_t>(head) * t.q_head;
+  // The scale is folded into q once here, sparing a pass over every score.
+  PackPanels<kMR>(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale,
+                  s.q_pack);
+  std::fill(s.acc, s.acc + rows * dim, 0.0f);
+  OnlineRow state[kQueryBlock];
+  size_t limit[kQueryBlock];
+  for (size_t r = 0; r < rows; ++r) {
+    state[r] = OnlineRow();
+    limit[r] = t.Limit(i0 + r);
+  }
+  const size_t key_end = limit[rows - 1];  // Limits grow with the row.
   const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
-
-  for (size_t block = block_begin; block < block_end; ++block) {
-    const size_t i0 = block * kQueryBlock;
-    const size_t rows = std::min(kQueryBlock, context - i0);
-    PackA(q + i0 * ld, ld, rows, dim, q_pack);
-    // Scaling q once here spares a pass over every score row.
-    ScaleRow(q_pack, q_pack_size, scale);
-    std::fill(acc, acc + kQueryBlock * dim, 0.0f);
-    std::fill(row_max, row_max + rows, -kInf);
-    std::fill(row_sum, row_sum + rows, 0.0f);
-    std::fill(bad, bad + rows, false);
-
-    const size_t key_end = i0 + rows;  // The last query sees keys < key_end.
-    for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
-      const size_t keys = std::min(kKeyBlock, key_end - j0);
-      // scores = q_block · k_blockᵀ: [rows][keys], stride kKeyBlock.
-      // Key panels are kPanel wide and j0 a multiple of kPanel.
-      TileProduct(q_pack, rows, k_pack + j0 * dim, dim, keys, dim, scores, kKeyBlock, false,
-                  kNoMask);
-
-      for (size_t r = 0; r < rows; ++r) {
-        float* row = scores + r * kKeyBlock;
-        const size_t query = i0 + r;
-        const size_t visible = query < j0 ? 0 : std::min(keys, query - j0 + 1);
-        if (visible == 0 || bad[r]) {
-          FillRow(row, keys, 0.0f);
-          continue;
-        }
-        const float block_max = MaxAndCheck(row, visible, &bad[r]);
-        const float new_max = std::max(row_max[r], block_max);
-        if (bad[r] || new_max == -kInf) {  // NaN/+inf, or only -inf so far.
-          FillRow(row, keys, 0.0f);
-          continue;
-        }
-        const float correction = row_max[r] == -kInf ? 0.0f : std::exp(row_max[r] - new_max);
-        const float sum = ExpAndSum(row, visible, new_max);
-        FillRow(row + visible, keys - visible, 0.0f);
-        row_sum[r] = row_sum[r] * correction + sum;
-        if (correction != 1.0f) ScaleRow(acc + r * dim, dim, correction);
-        row_max[r] = new_max;
-      }
-
-      // acc += p · v_block, each query row stopping at its own last key.
-      // p is read in place, row-major with the constant stride kKeyBlock.
-      const ptrdiff_t diag = static_cast<ptrdiff_t>(i0) - static_cast<ptrdiff_t>(j0) + 1;
-      TileProduct<kKeyBlock>(scores, rows, v_pack + j0 * kPanel, keys_seen, dim, keys, acc, dim,
-                             true, diag);
-    }
-
+  for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
+    const size_t keys = std::min(kKeyBlock, key_end - j0);
+    // scores = q_block · k_blockᵀ: [rows][keys], row stride kKeyBlock.
+    // Key panels are kPanel wide and j0 a multiple of kPanel.
+    TileProduct(s.q_pack, rows, s.k_pack + j0 * dim, dim, keys, dim, s.scores, kKeyBlock, 0.0f,
+                kNoMask);
     for (size_t r = 0; r < rows; ++r) {
-      float* dst = out + (i0 + r) * ld_out;
-      if (bad[r] || row_max[r] == -kInf) {
-        FillRow(dst, dim, std::numeric_limits<float>::quiet_NaN());
-        continue;
-      }
-      std::copy(acc + r * dim, acc + (r + 1) * dim, dst);
-      ScaleRow(dst, dim, 1.0f / row_sum[r]);
+      const size_t visible = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
+      const float correction =
+          OnlineSoftmaxUpdate(s.scores + r * kKeyBlock, visible, keys, &state[r]);
+      if (correction != 1.0f) ScaleRow(s.acc + r * dim, dim, correction);
     }
+    // acc += p · v_block, each row stopping at its own last key (row r of
+    // the block may use steps p < diag + r). p is read in place, row-major
+    // with the constant stride kKeyBlock; rows past `rows` are read, never
+    // stored.
+    // Unclamped: a row before the first key it may see has a negative
+    // limit, and must skip every step, not start at step 0.
+    const ptrdiff_t diag =
+        t.causal ? static_cast<ptrdiff_t>(i0 + t.kv_len + 1) - static_cast<ptrdiff_t>(t.q_len + j0)
+                 : kNoMask;
+    TileProduct<kKeyBlock>(s.scores, rows, s.v_pack + j0 * kPanel, keys_packed, dim, keys, s.acc,
+                           dim, 1.0f, diag);
+  }
+  float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
+  float* lse = t.lse == nullptr ? nullptr : t.lse + head * t.lse_head;
+  for (size_t r = 0; r < rows; ++r) {
+    FinishRow(s.acc + r * dim, state[r], limit[r] > 0, dim,
+              out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos,
+              lse == nullptr ? nullptr : lse + i0 + r);
   }
 }
+
+// The flash path of one group task: query blocks [block_begin, block_end)
+// and, unless it is kNoBlock, block `mirror`, of every query head in the
+// group; k and v are packed once for all of them.
+
+void FlashGroup(const GroupTask& t, size_t block_begin, size_t block_end, size_t mirror,
+                void* scratch) {
+  const auto keys_for = [&](size_t block) {
+    return t.Limit(std::min(t.q_len, (block + 1) * kQueryBlock) - 1);
+  };
+  size_t keys = block_end > block_begin ? keys_for(block_end - 1) : 0;
+  if (mirror != kNoBlock) keys = std::max(keys, keys_for(mirror));
+  Bump bump(scratch);
+  const FlashScratch s(bump, t.head_dim, keys);
+  if (keys > 0) {
+    PackPanels<kPanel>(t.k, t.k_pos, 1, keys, t.head_dim, 1.0f, s.k_pack);
+    PackPanels<kPanel>(t.v, 1, t.v_pos, t.head_dim, keys, 1.0f, s.v_pack);
+  }
+  for (size_t head = 0; head < t.group; ++head) {
+    const auto run = [&](size_t block) {
+      const size_t i0 = block * kQueryBlock;
+      FlashBlock(t, head, i0, std::min(kQueryBlock, t.q_len - i0), keys, s);
+    };
+    for (size_t block = block_begin; block < block_end; ++block) run(block);
+    if (mirror != kNoBlock) run(mirror);
+  }
+}
+
+// sum_d a[d] * b[d]; a is padded with zeros to whole vectors, b is not.
+inline float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t dim) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF sum0 = hn::Zero(d), sum1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * N <= dim; i += 2 * N) {
+    sum0 = hn::MulAdd(hn::Load(d, a + i), hn::LoadU(d, b + i), sum0);
+    sum1 = hn::MulAdd(hn::Load(d, a + i + N), hn::LoadU(d, b + i + N), sum1);
+  }
+  for (; i + N <= dim; i += N) sum0 = hn::MulAdd(hn::Load(d, a + i), hn::LoadU(d, b + i), sum0);
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
+  for (; i < dim; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// acc[d] += p * v[d].
+inline void AddScaled(float* HWY_RESTRICT acc, float p, const float* HWY_RESTRICT v, size_t dim) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF vp = hn::Set(d, p);
+  size_t i = 0;
+  for (; i + N <= dim; i += N) {
+    hn::StoreU(hn::MulAdd(vp, hn::LoadU(d, v + i), hn::LoadU(d, acc + i)), d, acc + i);
+  }
+  for (; i < dim; ++i) acc[i] += p * v[i];
+}
+
+// Keys [key_begin, key_end) for the group's rows (query head r / q_len,
+// position r % q_len), as unnormalised partial results: partial[r] holds
+// the output sum, then m (NaN when bad) and l; see PartialStride.
+void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* partial,
+                 void* scratch) {
+  const size_t dim = t.head_dim, rows = t.group * t.q_len;
+  Bump bump(scratch);
+  const DecodeScratch s(bump, dim);
+  OnlineRow state[kDecodeRows];
+  size_t limit[kDecodeRows];
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t head = r / t.q_len, i = r % t.q_len;
+    const float* q =
+        t.q + static_cast<ptrdiff_t>(head) * t.q_head + static_cast<ptrdiff_t>(i) * t.q_pos;
+    float* qs = s.q + r * s.q_stride;
+    for (size_t d = 0; d < dim; ++d) qs[d] = q[d] * t.scale;
+    std::fill(qs + dim, qs + s.q_stride, 0.0f);
+    std::fill(s.acc + r * dim, s.acc + (r + 1) * dim, 0.0f);
+    state[r] = OnlineRow();
+    limit[r] = std::min(t.Limit(i), key_end);
+  }
+  for (size_t j0 = key_begin; j0 < key_end; j0 += kDecodeBlock) {
+    const size_t keys = std::min(kDecodeBlock, key_end - j0);
+    // Each key row is read once and used by every query row that sees it.
+    for (size_t j = 0; j < keys; ++j) {
+      const float* key = t.k + static_cast<ptrdiff_t>(j0 + j) * t.k_pos;
+      for (size_t r = 0; r < rows; ++r) {
+        if (j0 + j < limit[r]) s.scores[r * kDecodeBlock + j] = Dot(s.q + r * s.q_stride, key, dim);
+      }
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t visible = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
+      float* p = s.scores + r * kDecodeBlock;
+      const float correction = OnlineSoftmaxUpdate(p, visible, keys, &state[r]);
+      float* acc = s.acc + r * dim;
+      if (correction != 1.0f) ScaleRow(acc, dim, correction);
+      if (state[r].bad) continue;
+      // Only visible keys: a NaN in a later value row cannot leak back.
+      for (size_t j = 0; j < visible; ++j) {
+        AddScaled(acc, p[j], t.v + static_cast<ptrdiff_t>(j0 + j) * t.v_pos, dim);
+      }
+    }
+  }
+  const size_t stride = PartialStride(dim);
+  for (size_t r = 0; r < rows; ++r) {
+    float* dst = partial + r * stride;
+    std::copy(s.acc + r * dim, s.acc + (r + 1) * dim, dst);
+    dst[dim] = state[r].bad ? std::numeric_limits<float>::quiet_NaN() : state[r].max;
+    dst[dim + 1] = state[r].sum;
+  }
+}
+
+// Rows [row_begin, row_end) of query head `head` in the group:
+// probabilities[i][j] = exp(scale * q_i·k_j - lse_i) for visible keys j,
+// 0 for the others up to kv_len_padded. `lse` is that head's row 0.
+void ProbabilityRows(const GroupTask& t, size_t head, size_t row_begin, size_t row_end,
+                     const float* lse, float* probabilities, size_t kv_len_padded, void* scratch) {
+  const size_t dim = t.head_dim;
+  float* qs = static_cast<float*>(scratch);
+  const size_t q_stride = RoundUp(dim, kDecodeQPad);
+  std::fill(qs, qs + q_stride, 0.0f);
+  for (size_t i = row_begin; i < row_end; ++i) {
+    const float* q =
+        t.q + static_cast<ptrdiff_t>(head) * t.q_head + static_cast<ptrdiff_t>(i) * t.q_pos;
+    for (size_t d = 0; d < dim; ++d) qs[d] = q[d] * t.scale;
+    float* row = probabilities + i * kv_len_padded;
+    const size_t limit = t.Limit(i);
+    for (size_t j = 0; j < limit; ++j) {
+      row[j] = Dot(qs, t.k + static_cast<ptrdiff_t>(j) * t.k_pos, dim);
+    }
+    // exp(s - lse): the softmax with the row's own normaliser.
+    const DF d;
+    const size_t N = hn::Lanes(d);
+    const VF shift = hn::Set(d, lse[i]);
+    size_t j = 0;
+    for (; j + N <= limit; j += N) {
+      hn::StoreU(hn::Exp(d, hn::Sub(hn::LoadU(d, row + j), shift)), d, row + j);
+    }
+    for (; j < limit; ++j) row[j] = std::exp(row[j] - lse[i]);
+    FillRow(row + limit, kv_len_padded - limit, 0.0f);
+  }
+}
+
+int64_t AttentionTargetId() { return HWY_TARGET; }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
@@ -121,46 +245,410 @@ void AttentionBlocks(const float* q, const float* k, const float* v, size_t ld, 
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-#include "attention.h"
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "checks.h"
 #include "dispatch.h"
 #include "parallel.h"
 
 namespace mhsa {
 
-HWY_EXPORT(AttentionBlocks);
+HWY_EXPORT(FlashGroup);
+HWY_EXPORT(DecodeChunk);
+HWY_EXPORT(ProbabilityRows);
+HWY_EXPORT(AttentionTargetId);
 
-void CausalAttention(const float* qkv, size_t ld, size_t batch, size_t context, size_t num_heads,
-                     size_t head_dim, float* out, size_t ld_out) {
-  const auto attention = &MHSA_DISPATCH(AttentionBlocks);  // Once per call.
-  const int threads = ThreadsForCall();
-  const size_t pairs = batch * num_heads;
-  const size_t blocks = (context + kQueryBlock - 1) / kQueryBlock;
-  // With fewer (batch, head) pairs than threads, split each pair's queries.
-  // Later query blocks see more keys, so block i goes with block n-1-i and
-  // every task costs about the same.
-  const size_t chunks = pairs >= static_cast<size_t>(threads) ? 1 : (blocks + 1) / 2;
-  const size_t attention_dim = num_heads * head_dim;
-  const auto tasks = static_cast<long>(pairs * chunks);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (long t = 0; t < tasks; ++t) {
-    const size_t pair = static_cast<size_t>(t) / chunks;
-    const size_t chunk = static_cast<size_t>(t) % chunks;
-    const size_t b = pair / num_heads, h = pair % num_heads;
-    const float* rows = qkv + b * context * ld;
-    const float* q = rows + h * head_dim;
-    const float* k = q + attention_dim;
-    const float* v = k + attention_dim;
-    float* o = out + b * context * ld_out + h * head_dim;
-    if (chunks == 1) {
-      attention(q, k, v, ld, context, head_dim, 0, blocks, o, ld_out);
-      continue;
-    }
-    attention(q, k, v, ld, context, head_dim, chunk, chunk + 1, o, ld_out);
-    const size_t mirror = blocks - 1 - chunk;
-    if (mirror != chunk) {
-      attention(q, k, v, ld, context, head_dim, mirror, mirror + 1, o, ld_out);
+int64_t AttentionCompiledTarget() { return MHSA_DISPATCH(AttentionTargetId)(); }
+
+namespace {
+
+// The extent, in elements relative to the base pointer, that a
+// [batch][len][heads][head_dim] view touches: [low, high].
+struct Span {
+  int64_t low = 0, high = 0;
+  bool empty = true;
+};
+
+Span CheckedSpan(const char* what, const Strides& s, size_t batch, size_t len, size_t heads,
+                 size_t head_dim) {
+  Span span;
+  if (batch == 0 || len == 0 || heads == 0 || head_dim == 0) return span;
+  const auto limit = static_cast<int64_t>(MaxFloatCount());
+  const int64_t strides[3] = {s.batch, s.position, s.head};
+  const size_t sizes[3] = {batch, len, heads};
+  int64_t low = 0, high = static_cast<int64_t>(head_dim) - 1;
+  for (int i = 0; i < 3; ++i) {
+    int64_t reach = 0;
+    if (sizes[i] > 1 &&
+        (__builtin_mul_overflow(strides[i], static_cast<int64_t>(sizes[i] - 1), &reach) ||
+         (reach < 0 ? __builtin_add_overflow(low, reach, &low)
+                    : __builtin_add_overflow(high, reach, &high)) ||
+         high - low >= limit)) {
+      ThrowInvalid(std::string("expected ") + what + " to span at most " + std::to_string(limit) +
+                   " floats, got strides (" + std::to_string(s.batch) + ", " +
+                   std::to_string(s.position) + ", " + std::to_string(s.head) + ") that overflow");
     }
   }
+  span.low = low;
+  span.high = high;
+  span.empty = false;
+  return span;
+}
+
+// An output view must write each element once: sorted by |stride|, every
+// dimension must step past everything the smaller ones cover.
+void CheckNoSelfOverlap(const char* what, const Strides& s, size_t batch, size_t len, size_t heads,
+                        size_t head_dim) {
+  struct Dim {
+    uint64_t stride;
+    uint64_t size;
+  };
+  Dim dims[3] = {{static_cast<uint64_t>(s.batch < 0 ? -s.batch : s.batch), batch},
+                 {static_cast<uint64_t>(s.position < 0 ? -s.position : s.position), len},
+                 {static_cast<uint64_t>(s.head < 0 ? -s.head : s.head), heads}};
+  std::sort(dims, dims + 3, [](const Dim& a, const Dim& b) { return a.stride < b.stride; });
+  uint64_t covered = head_dim;  // Elements [0, covered) of one step are used.
+  for (const Dim& dim : dims) {
+    if (dim.size <= 1) continue;
+    if (dim.stride < covered) {
+      ThrowInvalid(std::string("expected ") + what +
+                   " to have strides that do not overlap (each at least the extent of the smaller "
+                   "ones), got (" +
+                   std::to_string(s.batch) + ", " + std::to_string(s.position) + ", " +
+                   std::to_string(s.head) + ") with head_dim " + std::to_string(head_dim));
+    }
+    covered = dim.stride * (dim.size - 1) + covered;  // Fits: the span was checked.
+  }
+}
+
+bool SpansOverlap(const float* a, const Span& sa, const float* b, const Span& sb) {
+  if (sa.empty || sb.empty) return false;
+  const auto a0 = reinterpret_cast<intptr_t>(a) + sa.low * 4,
+             a1 = reinterpret_cast<intptr_t>(a) + (sa.high + 1) * 4;
+  const auto b0 = reinterpret_cast<intptr_t>(b) + sb.low * 4,
+             b1 = reinterpret_cast<intptr_t>(b) + (sb.high + 1) * 4;
+  return a0 < b1 && b0 < a1;
+}
+
+void CheckLengths(const char* what, const int* lengths, size_t batch, size_t padded) {
+  if (lengths == nullptr) return;
+  for (size_t b = 0; b < batch; ++b) {
+    if (lengths[b] < 0 || static_cast<size_t>(lengths[b]) > padded) {
+      ThrowInvalid(std::string("expected ") + what + "[" + std::to_string(b) + "] in [0, " +
+                   std::to_string(padded) + "], got " + std::to_string(lengths[b]));
+    }
+  }
+}
+
+size_t QLength(const AttentionProblem& p, size_t b) {
+  return p.q_lengths == nullptr ? p.q_len : static_cast<size_t>(p.q_lengths[b]);
+}
+size_t KvLength(const AttentionProblem& p, size_t b) {
+  return p.kv_lengths == nullptr ? p.kv_len : static_cast<size_t>(p.kv_lengths[b]);
+}
+size_t Group(const AttentionProblem& p) { return p.num_heads / p.num_kv_heads; }
+
+// Whether sequence b takes the decode path: decided by the shape alone.
+bool Decodes(const AttentionProblem& p, size_t q_len) { return q_len * Group(p) <= kDecodeRows; }
+bool AnyDecodes(const AttentionProblem& p) { return Decodes(p, 1); }
+bool AnyFlashes(const AttentionProblem& p) { return !Decodes(p, p.q_len); }
+
+size_t DecodeChunks(const AttentionProblem& p) {
+  return std::max<size_t>(1, (p.kv_len + kDecodeChunk - 1) / kDecodeChunk);
+}
+
+// Partial results of the decode path: [batch][kv_heads][chunks][rows][stride].
+size_t PartialFloats(const AttentionProblem& p) {
+  return p.batch * p.num_kv_heads * DecodeChunks(p) * kDecodeRows * PartialStride(p.head_dim);
+}
+
+struct SharedScratch {
+  float* partials;  // decode partials, or nullptr
+  float* lse;       // the lse the probabilities need when the caller has none
+};
+
+SharedScratch CarveShared(Bump& bump, const AttentionProblem& p) {
+  SharedScratch s{nullptr, nullptr};
+  if (AnyDecodes(p)) s.partials = bump.Take<float>(PartialFloats(p));
+  if (p.probabilities != nullptr && p.lse == nullptr) {
+    s.lse = bump.Take<float>(p.batch * p.num_heads * p.q_len);
+  }
+  return s;
+}
+
+GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g, float* lse) {
+  const size_t group = Group(p);
+  const auto ib = static_cast<ptrdiff_t>(b), ih = static_cast<ptrdiff_t>(g * group),
+             ig = static_cast<ptrdiff_t>(g);
+  GroupTask t;
+  t.q = p.q + ib * p.q_strides.batch + ih * p.q_strides.head;
+  t.q_pos = p.q_strides.position;
+  t.q_head = p.q_strides.head;
+  t.k = p.k + ib * p.k_strides.batch + ig * p.k_strides.head;
+  t.k_pos = p.k_strides.position;
+  t.v = p.v + ib * p.v_strides.batch + ig * p.v_strides.head;
+  t.v_pos = p.v_strides.position;
+  t.out = p.out + ib * p.out_strides.batch + ih * p.out_strides.head;
+  t.out_pos = p.out_strides.position;
+  t.out_head = p.out_strides.head;
+  t.lse = lse == nullptr ? nullptr : lse + (b * p.num_heads + g * group) * p.q_len;
+  t.lse_head = p.q_len;
+  t.group = group;
+  t.head_dim = p.head_dim;
+  t.q_len = QLength(p, b);
+  t.kv_len = KvLength(p, b);
+  t.causal = p.causal;
+  t.scale = p.scale;
+  return t;
+}
+
+// Merges the decode chunks of one group task into its output rows and lse.
+void MergeChunks(const GroupTask& t, const float* partials) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const size_t dim = t.head_dim, stride = PartialStride(dim), rows = t.group * t.q_len;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t head = r / t.q_len, i = r % t.q_len;
+    float* dst =
+        t.out + static_cast<ptrdiff_t>(head) * t.out_head + static_cast<ptrdiff_t>(i) * t.out_pos;
+    float* lse = t.lse == nullptr ? nullptr : t.lse + head * t.lse_head + i;
+    const size_t limit = t.Limit(i);
+    if (limit == 0) {
+      std::fill(dst, dst + dim, 0.0f);
+      if (lse != nullptr) *lse = -kInf;
+      continue;
+    }
+    const size_t used = (limit + kDecodeChunk - 1) / kDecodeChunk;
+    bool bad = false;
+    float max = -kInf;
+    for (size_t c = 0; c < used; ++c) {
+      const float m = partials[(c * kDecodeRows + r) * stride + dim];
+      if (std::isnan(m)) bad = true;
+      max = std::max(max, m);
+    }
+    if (bad || max == -kInf) {
+      std::fill(dst, dst + dim, std::numeric_limits<float>::quiet_NaN());
+      if (lse != nullptr) *lse = bad ? std::numeric_limits<float>::quiet_NaN() : -kInf;
+      continue;
+    }
+    // Chunks in key order, each weighted by exp(m_c - m): a fixed order.
+    float sum = 0.0f;
+    std::fill(dst, dst + dim, 0.0f);
+    for (size_t c = 0; c < used; ++c) {
+      const float* part = partials + (c * kDecodeRows + r) * stride;
+      if (part[dim] == -kInf) continue;  // No finite score in this chunk.
+      const float weight = std::exp(part[dim] - max);
+      sum += part[dim + 1] * weight;
+      for (size_t d = 0; d < dim; ++d) dst[d] += part[d] * weight;
+    }
+    const float inverse = 1.0f / sum;
+    for (size_t d = 0; d < dim; ++d) dst[d] *= inverse;
+    if (lse != nullptr) *lse = max + std::log(sum);
+  }
+}
+
+}  // namespace
+
+AttentionProblem CheckAttentionShape(const AttentionShape& shape, const AttentionOptions& options) {
+  CheckPositive("batch", shape.batch);
+  CheckPositive("num_heads", shape.num_heads);
+  CheckPositive("head_dim", shape.head_dim);
+  CheckNonNegative("q_len", shape.q_len);
+  CheckNonNegative("kv_len", shape.kv_len);
+  CheckNonNegative("num_kv_heads", shape.num_kv_heads);
+  const int kv_heads = shape.num_kv_heads == 0 ? shape.num_heads : shape.num_kv_heads;
+  if (shape.num_heads % kv_heads != 0) {
+    ThrowInvalid("expected num_kv_heads to divide num_heads, got num_kv_heads " +
+                 std::to_string(kv_heads) + " and num_heads " + std::to_string(shape.num_heads));
+  }
+  if (options.run.num_threads < 0) {
+    ThrowInvalid("expected num_threads >= 0, got " + std::to_string(options.run.num_threads));
+  }
+  if (!std::isfinite(options.scale)) {
+    ThrowInvalid("expected a finite scale (0 for 1/sqrt(head_dim)), got " +
+                 std::to_string(options.scale));
+  }
+  // Dense outputs, [batch][num_heads][q_len] and [...][kv_len]: their sizes
+  // must fit even when not asked for, since workspace queries count them.
+  CheckedFloatCount("lse", {shape.batch, shape.num_heads, shape.q_len});
+  CheckedFloatCount("probabilities", {shape.batch, shape.num_heads, shape.q_len, shape.kv_len});
+  AttentionProblem p;
+  p.batch = static_cast<size_t>(shape.batch);
+  p.num_heads = static_cast<size_t>(shape.num_heads);
+  p.num_kv_heads = static_cast<size_t>(kv_heads);
+  p.head_dim = static_cast<size_t>(shape.head_dim);
+  p.q_len = static_cast<size_t>(shape.q_len);
+  p.kv_len = static_cast<size_t>(shape.kv_len);
+  p.q_lengths = options.q_lengths;
+  p.kv_lengths = options.kv_lengths;
+  p.causal = options.causal;
+  p.scale =
+      options.scale != 0.0f ? options.scale : 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
+  p.lse = options.lse;
+  p.probabilities = options.probabilities;
+  return p;
+}
+
+AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Strides q_strides,
+                                const float* k, Strides k_strides, const float* v,
+                                Strides v_strides, float* out, Strides out_strides,
+                                const AttentionOptions& options) {
+  AttentionProblem p = CheckAttentionShape(shape, options);
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.out = out;
+  p.q_strides = q_strides;
+  p.k_strides = k_strides;
+  p.v_strides = v_strides;
+  p.out_strides = out_strides;
+  const Span q_span = CheckedSpan("q", q_strides, p.batch, p.q_len, p.num_heads, p.head_dim);
+  const Span out_span = CheckedSpan("out", out_strides, p.batch, p.q_len, p.num_heads, p.head_dim);
+  const Span k_span = CheckedSpan("k", k_strides, p.batch, p.kv_len, p.num_kv_heads, p.head_dim);
+  const Span v_span = CheckedSpan("v", v_strides, p.batch, p.kv_len, p.num_kv_heads, p.head_dim);
+  const size_t rows = p.batch * p.num_heads * p.q_len, probs = rows * p.kv_len;
+  Span lse_span, probs_span;
+  if (rows > 0) lse_span = {0, static_cast<int64_t>(rows) - 1, false};
+  if (probs > 0) probs_span = {0, static_cast<int64_t>(probs) - 1, false};
+  if (p.q_len > 0) {
+    CheckNotNull("q", q);
+    CheckNotNull("out", out);
+    if (p.kv_len > 0) {
+      CheckNotNull("k", k);
+      CheckNotNull("v", v);
+    }
+  }
+  CheckNoSelfOverlap("out", out_strides, p.batch, p.q_len, p.num_heads, p.head_dim);
+  CheckLengths("q_lengths", p.q_lengths, p.batch, p.q_len);
+  CheckLengths("kv_lengths", p.kv_lengths, p.batch, p.kv_len);
+  struct Named {
+    const char* name;
+    const float* base;
+    Span span;
+  };
+  const Named inputs[] = {{"q", q, q_span},
+                          {"k", k, p.kv_len > 0 ? k_span : Span()},
+                          {"v", v, p.kv_len > 0 ? v_span : Span()}};
+  const Named outputs[] = {
+      {"out", out, out_span},
+      {"lse", p.lse, p.lse != nullptr ? lse_span : Span()},
+      {"probabilities", p.probabilities, p.probabilities != nullptr ? probs_span : Span()}};
+  for (size_t i = 0; i < 3; ++i) {
+    for (const Named& input : inputs) {
+      if (SpansOverlap(outputs[i].base, outputs[i].span, input.base, input.span)) {
+        ThrowInvalid(std::string("expected ") + outputs[i].name + " not to overlap " + input.name +
+                     ", got overlapping arrays");
+      }
+    }
+    for (size_t j = i + 1; j < 3; ++j) {
+      if (SpansOverlap(outputs[i].base, outputs[i].span, outputs[j].base, outputs[j].span)) {
+        ThrowInvalid(std::string("expected ") + outputs[i].name + " not to overlap " +
+                     outputs[j].name + ", got overlapping arrays");
+      }
+    }
+  }
+  return p;
+}
+
+ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
+  (void)threads;
+  ScratchNeeds needs;
+  Bump shared;
+  CarveShared(shared, p);
+  needs.shared = shared.used();
+  Bump flash, decode, probs;
+  if (AnyFlashes(p)) FlashScratch(flash, p.head_dim, p.kv_len);
+  if (AnyDecodes(p)) DecodeScratch(decode, p.head_dim);
+  if (p.probabilities != nullptr) probs.Take<float>(RoundUp(p.head_dim, kDecodeQPad));
+  needs.per_thread = std::max({flash.used(), decode.used(), probs.used()});
+  return needs;
+}
+
+void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scratch) {
+  if (p.q_len == 0) return;
+  Bump shared_bump(scratch.shared());
+  const SharedScratch shared = CarveShared(shared_bump, p);
+  float* lse = p.lse != nullptr ? p.lse : shared.lse;
+
+  const size_t pairs = p.batch * p.num_kv_heads;
+  const size_t blocks = (p.q_len + kQueryBlock - 1) / kQueryBlock;
+  // Flash tasks: a whole (sequence, K/V head) pair, or, with fewer pairs than
+  // threads, the query blocks i and n-1-i of one (later blocks see more keys,
+  // so every task costs about the same). Decode tasks: one chunk of keys.
+  const size_t flash_chunks =
+      !AnyFlashes(p) ? 0 : (pairs >= static_cast<size_t>(threads) ? 1 : (blocks + 1) / 2);
+  const size_t decode_chunks = AnyDecodes(p) ? DecodeChunks(p) : 0;
+  const size_t chunks = std::max(flash_chunks, decode_chunks);
+  const auto flash = &MHSA_DISPATCH(FlashGroup);  // Once per call.
+  const auto decode = &MHSA_DISPATCH(DecodeChunk);
+  ParallelFor(threads, pairs * chunks, [&](size_t task, int thread) {
+    const size_t pair = task / chunks, chunk = task % chunks;
+    const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
+    const GroupTask t = MakeTask(p, b, g, lse);
+    if (t.q_len == 0) return;
+    void* own = scratch.thread(thread);
+    if (Decodes(p, t.q_len)) {
+      const size_t begin = chunk * kDecodeChunk;
+      if (begin >= t.kv_len && chunk > 0) return;
+      float* partial = shared.partials +
+                       (pair * decode_chunks + chunk) * kDecodeRows * PartialStride(p.head_dim);
+      decode(t, begin, std::min(t.kv_len, begin + kDecodeChunk), partial, own);
+      return;
+    }
+    const size_t n = (t.q_len + kQueryBlock - 1) / kQueryBlock;
+    if (flash_chunks == 1) {
+      if (chunk == 0) flash(t, 0, n, kNoBlock, own);
+      return;
+    }
+    if (chunk >= (n + 1) / 2) return;
+    const size_t mirror = n - 1 - chunk;
+    flash(t, chunk, chunk + 1, mirror == chunk ? kNoBlock : mirror, own);
+  });
+
+  if (decode_chunks > 0) {
+    ParallelFor(threads, pairs, [&](size_t pair, int) {
+      const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
+      const GroupTask t = MakeTask(p, b, g, lse);
+      if (t.q_len == 0 || !Decodes(p, t.q_len)) return;
+      MergeChunks(t,
+                  shared.partials + pair * decode_chunks * kDecodeRows * PartialStride(p.head_dim));
+    });
+  }
+
+  if (p.probabilities != nullptr) {
+    const auto rows = &MHSA_DISPATCH(ProbabilityRows);
+    const size_t head_pairs = p.batch * p.num_heads;
+    ParallelFor(threads, head_pairs * blocks, [&](size_t task, int thread) {
+      const size_t pair = task / blocks, block = task % blocks;
+      const size_t b = pair / p.num_heads, h = pair % p.num_heads;
+      const size_t group = Group(p);
+      const GroupTask t = MakeTask(p, b, h / group, lse);
+      const size_t begin = block * kQueryBlock;
+      if (begin >= t.q_len) return;
+      const size_t head = h % group;
+      rows(t, head, begin, std::min(t.q_len, begin + kQueryBlock),
+           lse + (b * p.num_heads + h) * p.q_len,
+           p.probabilities + (b * p.num_heads + h) * p.q_len * p.kv_len, p.kv_len,
+           scratch.thread(thread));
+    });
+  }
+}
+
+size_t AttentionWorkspaceBytes(const AttentionShape& shape, const AttentionOptions& options) {
+  const AttentionProblem p = CheckAttentionShape(shape, options);
+  const int threads = ThreadsForCall(options.run);
+  return WorkspaceBytesFor(AttentionNeeds(p, threads), threads);
+}
+
+void Attention(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
+               Strides k_strides, const float* v, Strides v_strides, float* out,
+               Strides out_strides, const AttentionOptions& options) {
+  const AttentionProblem p =
+      CheckAttention(shape, q, q_strides, k, k_strides, v, v_strides, out, out_strides, options);
+  const int threads = ThreadsForCall(options.run);
+  const CallScratch scratch(options.run, AttentionNeeds(p, threads), threads);
+  RunAttention(p, threads, scratch);
 }
 
 }  // namespace mhsa

@@ -30,6 +30,24 @@ inline constexpr size_t kQueryBlock = 48;
 inline constexpr size_t kKeyBlock = 256;
 static_assert(kKeyBlock % kPanel == 0, "key blocks start on key panels");
 
+// Decoding: when a K/V head's group has at most kDecodeRows query rows (one
+// token of each of up to 8 query heads, say), a register tile of 12 rows
+// would mostly multiply padding and packing k and v would double the bytes
+// moved, so those rows take the matrix-vector path instead: k and v read in
+// place once, in blocks of kDecodeBlock keys (64 keys x 128 dims x 2 = 64 KiB
+// of k and v stay in L2 while every row uses them). Keys are split into
+// chunks of kDecodeChunk, computed as independent partial softmaxes and
+// merged through their log-sum-exp, so that a long cache spreads over
+// threads. The chunk size is fixed, never taken from the thread count: the
+// summation order, and so every bit of the result, depends on the shape only.
+inline constexpr size_t kDecodeRows = 8;
+inline constexpr size_t kDecodeBlock = 64;
+inline constexpr size_t kDecodeChunk = 512;
+static_assert(kDecodeChunk % kDecodeBlock == 0, "chunks are whole blocks");
+// Decode keeps q rows padded to a whole number of the widest vectors any
+// target has (64 floats covers 2048-bit SVE), zeros in the padding.
+inline constexpr size_t kDecodeQPad = 64;
+
 inline constexpr size_t RoundUp(size_t n, size_t multiple) {
   return (n + multiple - 1) / multiple * multiple;
 }

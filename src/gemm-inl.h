@@ -18,9 +18,11 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "blocking.h"
+#include "gemm.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -31,79 +33,79 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
-// Rows of the register tile. The tile holds MR x (kPanel / lanes)
-// accumulators; FMA latency (4 cycles) x 2 ports needs at least 8 of them,
-// and they plus the B vector and the broadcast must fit the register file.
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-// 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused into FMA.
+// Rows of the register tile, by target family (not by exact target, so that
+// a newer Highway's AVX3_ZEN4 or AVX3_SPR, or its NEON variants, get their
+// family's tile). The tile holds MR x (kPanel / lanes) accumulators; FMA
+// latency (4 cycles) x 2 ports needs at least 8 of them, and they plus the
+// B vectors and the broadcasts must fit the register file (checked below).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// AVX-512, 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused
+// into the FMA as memory operands.
 inline constexpr size_t kMR = 12;
-#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_NEON
+inline constexpr size_t kVectorRegisters = 32;
+#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
 // AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector.
+inline constexpr size_t kMR = 3;
+inline constexpr size_t kVectorRegisters = 16;
+#elif HWY_ARCH_ARM_A64 && !HWY_HAVE_SCALABLE && HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
 // NEON, 32 q registers: 3 x 8 = 24 accumulators, 3 broadcasts, 1 B vector.
 inline constexpr size_t kMR = 3;
+inline constexpr size_t kVectorRegisters = 32;
 #else
-// SSE4/SSSE3 (no FMA, 4 lanes: 8 accumulators for one row) and SCALAR.
+// SSE4/SSSE3 (no FMA, 4 lanes: 8 accumulators for one row), EMU128, SCALAR.
 inline constexpr size_t kMR = 1;
+inline constexpr size_t kVectorRegisters = 16;
 #endif
 
 inline constexpr size_t kLanes = hn::MaxLanes(DF());
 static_assert(kPanel % kLanes == 0, "a B panel must be whole vectors");
 inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
+// Live registers in the k loop: accumulators, then either all B vectors and
+// one broadcast (kNV <= 2) or all broadcasts and one B vector.
+static_assert(kMR * kNV + (kNV <= 2 ? kNV + 1 : kMR + 1) <= kVectorRegisters ||
+                  kLanes == 1,  // SCALAR: the compiler's registers, not ours.
+              "the register tile spills");
+static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0,
+              "query and row blocks are whole register tiles, so their scratch "
+              "does not depend on the target");
 
-// Packs rows [0, m) and columns [0, k) of A (stride lda) into MR-row panels.
-// dst: [ceil(m / kMR)][k][kMR].
-inline void PackA(const float* HWY_RESTRICT a, size_t lda, size_t m, size_t k,
-                  float* HWY_RESTRICT dst) {
-  for (size_t i0 = 0; i0 < m; i0 += kMR) {
-    float* panel = dst + i0 * k;
-    const size_t rows = std::min(kMR, m - i0);
-    for (size_t r = 0; r < kMR; ++r) {
-      if (r < rows) {
-        const float* src = a + (i0 + r) * lda;
-        for (size_t p = 0; p < k; ++p) panel[p * kMR + r] = src[p];
-      } else {
-        for (size_t p = 0; p < k; ++p) panel[p * kMR + r] = 0.0f;
+// Interleaves `rows` rows of a matrix into panels of W rows:
+// dst[ceil(rows / W)][k][W], dst panel i, step p, lane r = row i*W + r,
+// element p, times `scale`; padding lanes are zero. The source's row r,
+// element p is at src[r * row_stride + p * step]: (ld, 1) reads a row-major
+// matrix by rows (A, or B given as rows: W in x·Wᵀ and k in q·kᵀ), (1, ld)
+// reads it by columns (a transposed A, or B given as [k][n]: v in p·v).
+// Strides may be negative. A panels use W = kMR, B panels W = kPanel.
+template <size_t W>
+inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrdiff_t step,
+                       size_t rows, size_t k, float scale, float* HWY_RESTRICT dst) {
+  for (size_t i0 = 0; i0 < rows; i0 += W) {
+    float* HWY_RESTRICT panel = dst + i0 * k;
+    const size_t valid = std::min(W, rows - i0);
+    const float* first = src + static_cast<ptrdiff_t>(i0) * row_stride;
+    if (step == 1) {
+      // Rows contiguous: read each row once, write with a stride of W.
+      for (size_t r = 0; r < valid; ++r) {
+        const float* HWY_RESTRICT row = first + static_cast<ptrdiff_t>(r) * row_stride;
+        for (size_t p = 0; p < k; ++p) panel[p * W + r] = row[p] * scale;
+      }
+    } else {
+      // Columns contiguous (row_stride 1): each step's W values are adjacent.
+      for (size_t p = 0; p < k; ++p) {
+        const float* HWY_RESTRICT column = first + static_cast<ptrdiff_t>(p) * step;
+        for (size_t r = 0; r < valid; ++r) {
+          panel[p * W + r] = column[static_cast<ptrdiff_t>(r) * row_stride] * scale;
+        }
       }
     }
-  }
-}
-
-// Packs B given as rows (b: [n][k], stride ldb: the layout of W in x·Wᵀ and
-// of k in q·kᵀ) into panels. dst: [ceil(n / kPanel)][k][kPanel].
-inline void PackBFromRows(const float* HWY_RESTRICT b, size_t ldb, size_t n, size_t k,
-                          float* HWY_RESTRICT dst) {
-  for (size_t j0 = 0; j0 < n; j0 += kPanel) {
-    float* panel = dst + j0 * k;
-    const size_t cols = std::min(kPanel, n - j0);
-    for (size_t j = 0; j < kPanel; ++j) {
-      if (j < cols) {
-        // Read a row of B contiguously; write with a stride of one panel row.
-        const float* src = b + (j0 + j) * ldb;
-        for (size_t p = 0; p < k; ++p) panel[p * kPanel + j] = src[p];
-      } else {
-        for (size_t p = 0; p < k; ++p) panel[p * kPanel + j] = 0.0f;
-      }
-    }
-  }
-}
-
-// Packs B given as columns (b: [k][n], stride ldb: the layout of v in p·v)
-// into panels. dst: [ceil(n / kPanel)][k][kPanel].
-inline void PackBFromCols(const float* HWY_RESTRICT b, size_t ldb, size_t n, size_t k,
-                          float* HWY_RESTRICT dst) {
-  for (size_t j0 = 0; j0 < n; j0 += kPanel) {
-    float* panel = dst + j0 * k;
-    const size_t cols = std::min(kPanel, n - j0);
-    for (size_t p = 0; p < k; ++p) {
-      std::copy(b + p * ldb + j0, b + p * ldb + j0 + cols, panel + p * kPanel);
-      std::fill(panel + p * kPanel + cols, panel + (p + 1) * kPanel, 0.0f);
+    for (size_t r = valid; r < W; ++r) {
+      for (size_t p = 0; p < k; ++p) panel[p * W + r] = 0.0f;
     }
   }
 }
 
 // One MR x kPanel tile of C from an A panel and a B panel, k steps.
-//   accumulate: C += A·B (beta = 1); otherwise C = A·B and C is never read
-//               (beta = 0: C may hold NaN).
+//   beta: C = A·B + beta * C; beta == 0 never reads C (it may hold NaN).
 //   Stores rows [0, m_valid) and columns [0, n_valid) only.
 //   diag: causal limit. Row r may use k steps p < diag + r only; steps past
 //         that are skipped, not multiplied by a zero, so that a NaN in a
@@ -116,7 +118,7 @@ inline void PackBFromCols(const float* HWY_RESTRICT b, size_t ldb, size_t n, siz
 template <size_t kRowStride = 1, size_t kStepStride = kMR>
 inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                         float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
-                        bool accumulate, ptrdiff_t diag) {
+                        float beta, ptrdiff_t diag) {
   const DF d;
   VF acc[kMR][kNV];
   for (size_t r = 0; r < kMR; ++r) {
@@ -159,11 +161,13 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
   }
 
   if (m_valid == kMR && n_valid == kPanel) {
+    const VF vbeta = hn::Set(d, beta);
     for (size_t r = 0; r < kMR; ++r) {
       float* HWY_RESTRICT crow = c + r * ldc;
       for (size_t v = 0; v < kNV; ++v) {
         VF sum = acc[r][v];
-        if (accumulate) sum = hn::Add(sum, hn::LoadU(d, crow + v * kLanes));
+        // beta == 1: fma(1, c, acc) is exactly c + acc.
+        if (beta != 0.0f) sum = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * kLanes), sum);
         hn::StoreU(sum, d, crow + v * kLanes);
       }
     }
@@ -177,7 +181,9 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
   for (size_t r = 0; r < m_valid; ++r) {
     float* HWY_RESTRICT crow = c + r * ldc;
     const float* HWY_RESTRICT trow = tile + r * kPanel;
-    for (size_t j = 0; j < n_valid; ++j) crow[j] = accumulate ? crow[j] + trow[j] : trow[j];
+    for (size_t j = 0; j < n_valid; ++j) {
+      crow[j] = beta != 0.0f ? std::fma(beta, crow[j], trow[j]) : trow[j];
+    }
   }
 }
 
@@ -192,7 +198,7 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
 template <size_t kRowStride = 1>
 inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY_RESTRICT bp,
                         size_t bk, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
-                        bool accumulate, ptrdiff_t diag) {
+                        float beta, ptrdiff_t diag) {
   // Loop over B panels outside A panels: the kPanel x k B panel stays in L1
   // while the A panels stream from L2.
   for (size_t j0 = 0; j0 < n; j0 += kPanel) {
@@ -201,25 +207,28 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
     for (size_t i0 = 0; i0 < m; i0 += kMR) {
       // Packed: panel i0 / kMR starts at i0 * k. Row-major: row i0.
       const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * kRowStride;
-      MicroKernel<kRowStride, (kRowStride == 1 ? kMR : 1)>(
-          a_tile, bpanel, k, c + i0 * ldc + j0, ldc, std::min(kMR, m - i0), cols, accumulate,
-          diag + static_cast<ptrdiff_t>(i0));
+      MicroKernel<kRowStride, (kRowStride == 1 ? kMR : 1)>(a_tile, bpanel, k, c + i0 * ldc + j0,
+                                                           ldc, std::min(kMR, m - i0), cols, beta,
+                                                           diag + static_cast<ptrdiff_t>(i0));
     }
   }
 }
 
-// C = A·Bᵀ for rows [0, m) of A (m <= kMC), with B already packed over its
-// whole k (bp: [ceil(n / kPanel)][k][kPanel]). beta = 0: C is never read.
+// C = alpha * op(A) · B + beta * C for rows [0, m) of op(A) (m <= kMC) and
+// the n columns of B starting at bp, which is packed over the whole k
+// (bp: [ceil(n / kPanel)][k][kPanel]). beta == 0 never reads C. k > 0.
 // a_pack: scratch of kMC * kKC floats.
-inline void GemmRowBlock(const float* HWY_RESTRICT a, size_t lda, size_t m,
-                         const float* HWY_RESTRICT bp, size_t n, size_t k, float* HWY_RESTRICT c,
-                         size_t ldc, float* HWY_RESTRICT a_pack) {
+inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, size_t n, size_t k,
+                         float alpha, float beta, float* HWY_RESTRICT c, size_t ldc,
+                         float* HWY_RESTRICT a_pack) {
   const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
   for (size_t k0 = 0; k0 < k; k0 += kKC) {
     const size_t kc = std::min(kKC, k - k0);
-    PackA(a + k0, lda, m, kc, a_pack);
+    // alpha is folded into A here: one multiply per element of A, not of C.
+    PackPanels<kMR>(a.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m, kc,
+                    alpha, a_pack);
     // k-blocks after the first add to C: the sum over k keeps its order.
-    TileProduct(a_pack, m, bp + k0 * kPanel, k, n, kc, c, ldc, k0 > 0, kNoMask);
+    TileProduct(a_pack, m, bp + k0 * kPanel, k, n, kc, c, ldc, k0 == 0 ? beta : 1.0f, kNoMask);
   }
 }
 

@@ -1,4 +1,5 @@
-// Per-target instantiation of the GEMM and its OpenMP driver.
+// Per-target instantiation of the GEMM, its OpenMP driver and the public
+// Sgemm.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "gemm.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -10,16 +11,17 @@ HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 
-// Rows [0, m) of C = A·Bᵀ, B prepacked; m <= kMC. One task of the driver.
-void GemmTask(const float* a, size_t lda, size_t m, const float* bp, size_t n, size_t k, float* c,
-              size_t ldc) {
-  HWY_ALIGN float a_pack[kMC * kKC];
-  GemmRowBlock(a, lda, m, bp, n, k, c, ldc, a_pack);
+// Rows [0, m) of C, m <= kMC: one task of the driver.
+void GemmTask(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha, float beta,
+              float* c, size_t ldc, float* a_pack) {
+  GemmRowBlock(a, m, bp, n, k, alpha, beta, c, ldc, a_pack);
 }
 
-void PackRowsTarget(const float* b, size_t ldb, size_t n, size_t k, float* dst) {
-  PackBFromRows(b, ldb, n, k, dst);
+void PackBTarget(MatrixView b, size_t n, size_t k, float* dst) {
+  PackPanels<kPanel>(b.data, b.row_stride, b.step, n, k, 1.0f, dst);
 }
+
+int64_t GemmTargetId() { return HWY_TARGET; }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
@@ -27,22 +29,37 @@ void PackRowsTarget(const float* b, size_t ldb, size_t n, size_t k, float* dst) 
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "checks.h"
 #include "dispatch.h"
 #include "gemm.h"
+#include "mhsa/attention.h"
 #include "parallel.h"
 
 namespace mhsa {
 
 // The packed layout is the same for every target (kPanel wide); any
-// target's packer writes it, so the best one does.
-HWY_EXPORT(PackRowsTarget);
+// target's packer writes it, so the chosen one does.
+HWY_EXPORT(PackBTarget);
 HWY_EXPORT(GemmTask);
+HWY_EXPORT(GemmTargetId);
+
+int64_t GemmCompiledTarget() { return MHSA_DISPATCH(GemmTargetId)(); }
 
 PackedB::PackedB(size_t n_in, size_t k_in) : n(n_in), k(k_in), data(RoundUp(n_in, kPanel) * k_in) {}
 
+void PackB(MatrixView b, size_t n, size_t k, float* dst) {
+  MHSA_DISPATCH(PackBTarget)(b, n, k, dst);
+}
+
 void RepackRows(const float* rows, size_t ldb, size_t first, size_t count, PackedB* packed) {
-  MHSA_DISPATCH(PackRowsTarget)
-  (rows, ldb, count, packed->k, packed->data.data() + first * packed->k);
+  PackB({rows, static_cast<ptrdiff_t>(ldb), 1}, count, packed->k,
+        packed->data.data() + first * packed->k);
 }
 
 PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k) {
@@ -51,21 +68,156 @@ PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k) {
   return packed;
 }
 
-void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c, size_t ldc, size_t m) {
-  const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
-  const auto blocks = static_cast<long>((m + kMC - 1) / kMC);
-  // Each block of kMC rows is one task, owned by one thread.
-#pragma omp parallel for schedule(dynamic, 1) num_threads(ThreadsForCall())
-  for (long i = 0; i < blocks; ++i) {
-    const size_t row = static_cast<size_t>(i) * kMC;
-    gemm_task(a + row * lda, lda, std::min(kMC, m - row), b.data.data(), b.n, b.k, c + row * ldc,
-              ldc);
+ScratchNeeds GemmNeeds() { return {0, kMC * kKC * sizeof(float)}; }
+
+namespace {
+
+// C = beta * C over [m][n], for the products that read neither A nor B.
+void ScaleC(float* c, size_t ldc, size_t m, size_t n, float beta) {
+  for (size_t i = 0; i < m; ++i) {
+    float* row = c + i * ldc;
+    if (beta == 0.0f) {
+      std::fill(row, row + n, 0.0f);  // Never read: C may hold NaN.
+    } else {
+      for (size_t j = 0; j < n; ++j) row[j] *= beta;
+    }
   }
 }
 
-void GemmBt(const float* a, size_t lda, const float* b, size_t ldb, float* c, size_t ldc, size_t m,
-            size_t n, size_t k) {
-  GemmPacked(a, lda, PackRows(b, ldb, n, k), c, ldc, m);
+// Below this many multiply-adds a parallel region costs more than it saves.
+constexpr double kMinParallelWork = 1 << 17;
+
+}  // namespace
+
+void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha,
+                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) {
+    ScaleC(c, ldc, m, n, beta);
+    return;
+  }
+  if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < kMinParallelWork) {
+    threads = 1;
+  }
+  const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
+  // Tasks are blocks of kMC rows; when there are too few of them to keep
+  // every thread busy, the columns are split too (in whole panels). Each
+  // element of C is still computed by one task in one order.
+  const size_t row_blocks = (m + kMC - 1) / kMC;
+  const size_t panels = (n + kPanel - 1) / kPanel;
+  const size_t wanted = 2 * static_cast<size_t>(threads);
+  const size_t col_parts =
+      row_blocks >= wanted ? 1 : std::min(panels, (wanted + row_blocks - 1) / row_blocks);
+  const size_t panels_per_part = (panels + col_parts - 1) / col_parts;
+  ParallelFor(threads, row_blocks * col_parts, [&](size_t t, int thread) {
+    const size_t row = (t / col_parts) * kMC;
+    const size_t col = (t % col_parts) * panels_per_part * kPanel;
+    if (col >= n) return;
+    const MatrixView a_rows{a.data + static_cast<ptrdiff_t>(row) * a.row_stride, a.row_stride,
+                            a.step};
+    gemm_task(a_rows, std::min(kMC, m - row), bp + col * k,
+              std::min(panels_per_part * kPanel, n - col), k, alpha, beta, c + row * ldc + col, ldc,
+              static_cast<float*>(scratch.thread(thread)));
+  });
+}
+
+void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c, size_t ldc, size_t m,
+                const RunOptions& options) {
+  const int threads = ThreadsForCall(options);
+  const CallScratch scratch(options, GemmNeeds(), threads);
+  GemmWithPackedB({a, static_cast<ptrdiff_t>(lda), 1}, m, b.data.data(), b.n, b.k, 1.0f, 0.0f, c,
+                  ldc, threads, scratch);
+}
+
+namespace {
+
+struct SgemmCall {
+  MatrixView a, b;
+  size_t m, n, k;
+};
+
+// Checks the public arguments; the views of op(A) and op(B) as [m][k] and
+// [n][k] (B is packed from its rows of op(B)ᵀ).
+SgemmCall CheckSgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                     int lda, const float* b, int ldb, float beta, const float* c, int ldc) {
+  CheckNonNegative("m", m);
+  CheckNonNegative("n", n);
+  CheckNonNegative("k", k);
+  // Stored shapes: A [m][k] or [k][m], B [k][n] or [n][k], C [m][n].
+  const int a_cols = trans_a ? m : k, a_rows = trans_a ? k : m;
+  const int b_cols = trans_b ? k : n, b_rows = trans_b ? n : k;
+  CheckLeadingDimension("lda", lda, a_cols);
+  CheckLeadingDimension("ldb", ldb, b_cols);
+  CheckLeadingDimension("ldc", ldc, n);
+  const bool reads_ab = m > 0 && n > 0 && k > 0 && alpha != 0.0f;
+  const size_t a_count = CheckedMatrixCount("A", a_rows, a_cols, lda);
+  const size_t b_count = CheckedMatrixCount("B", b_rows, b_cols, ldb);
+  const size_t c_count = CheckedMatrixCount("C", m, n, ldc);
+  if (m > 0 && n > 0) CheckNotNull("c", c);
+  if (reads_ab) {
+    CheckNotNull("a", a);
+    CheckNotNull("b", b);
+    CheckDisjoint("C", c, c_count, "A", a, a_count);
+    CheckDisjoint("C", c, c_count, "B", b, b_count);
+  }
+  (void)beta;
+  SgemmCall call;
+  call.m = static_cast<size_t>(m);
+  call.n = static_cast<size_t>(n);
+  call.k = static_cast<size_t>(k);
+  call.a = trans_a ? MatrixView{a, 1, lda} : MatrixView{a, lda, 1};
+  call.b = trans_b ? MatrixView{b, ldb, 1} : MatrixView{b, 1, ldb};
+  return call;
+}
+
+ScratchNeeds SgemmNeeds(size_t n, size_t k) {
+  ScratchNeeds needs = GemmNeeds();
+  needs.shared = RoundUp(n, kPanel) * k * sizeof(float);  // B, packed once per call.
+  return needs;
+}
+
+}  // namespace
+
+size_t SgemmWorkspaceBytes(int m, int n, int k, const RunOptions& options) {
+  CheckNonNegative("m", m);
+  CheckNonNegative("n", n);
+  CheckNonNegative("k", k);
+  return WorkspaceBytesFor(SgemmNeeds(static_cast<size_t>(n), static_cast<size_t>(k)),
+                           ThreadsForCall(options));
+}
+
+void Sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+           const float* b, int ldb, float beta, float* c, int ldc, const RunOptions& options) {
+  const SgemmCall call = CheckSgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (call.m == 0 || call.n == 0) return;
+  const int threads = ThreadsForCall(options);
+  if (call.k == 0 || alpha == 0.0f) {
+    ScaleC(c, static_cast<size_t>(ldc), call.m, call.n, beta);
+    return;
+  }
+  const CallScratch scratch(options, SgemmNeeds(call.n, call.k), threads);
+  auto* bp = static_cast<float*>(scratch.shared());
+  // B is packed by groups of panels in parallel, then the product runs.
+  constexpr size_t kPanelsPerTask = 8;
+  const size_t panels = (call.n + kPanel - 1) / kPanel;
+  const size_t pack_tasks = (panels + kPanelsPerTask - 1) / kPanelsPerTask;
+  const int pack_threads =
+      static_cast<double>(call.n) * static_cast<double>(call.k) < kMinParallelWork / 4 ? 1
+                                                                                       : threads;
+  ParallelFor(pack_threads, pack_tasks, [&](size_t t, int) {
+    const size_t first = t * kPanelsPerTask * kPanel;
+    const size_t count = std::min(kPanelsPerTask * kPanel, call.n - first);
+    const MatrixView rows{call.b.data + static_cast<ptrdiff_t>(first) * call.b.row_stride,
+                          call.b.row_stride, call.b.step};
+    PackB(rows, count, call.k, bp + first * call.k);
+  });
+  GemmWithPackedB(call.a, call.m, bp, call.n, call.k, alpha, beta, c, static_cast<size_t>(ldc),
+                  threads, scratch);
+}
+
+void Sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+           const float* b, int ldb, float beta, float* c, int ldc) {
+  Sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, RunOptions());
 }
 
 }  // namespace mhsa

@@ -1,13 +1,22 @@
-// The GEMM: C = A·Bᵀ with B stored as rows, the shape of x·Wᵀ and q·kᵀ.
+// The GEMM: C = alpha * op(A) · B + beta * C with B packed into panels, the
+// driver behind the public Sgemm and the layer's projection.
 #ifndef MHSA_SRC_GEMM_H_
 #define MHSA_SRC_GEMM_H_
 
 #include <cstddef>
-#include <vector>
 
 #include "aligned.h"
+#include "workspace.h"
 
 namespace mhsa {
+
+// op(A) or op(B) as a kernel reads it: element (i, p) at
+// data[i * row_stride + p * step]. (ld, 1) is a row-major matrix read by
+// rows, (1, ld) the same matrix read by columns (its transpose).
+struct MatrixView {
+  const float* data;
+  ptrdiff_t row_stride, step;
+};
 
 // B packed once into kPanel-wide panels (the layout every target's
 // microkernel reads), for repeated products with it: the projection weights.
@@ -20,24 +29,38 @@ struct PackedB {
   AlignedFloats data;  // [ceil(n / kPanel)][k][kPanel]
 };
 
-// b: [n][k], stride ldb.
-PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k);
+// Packs the n rows (each k long) of `b` into [ceil(n / kPanel)][k][kPanel]
+// panels at dst, single-threaded.
+void PackB(MatrixView b, size_t n, size_t k, float* dst);
 
 // Re-packs rows [first, first + count) of packed's B from `rows` ([count][k],
 // stride ldb), leaving the others as they are: first must start a panel
 // (a multiple of kPanel) and first + count end one or reach n.
 void RepackRows(const float* rows, size_t ldb, size_t first, size_t count, PackedB* packed);
 
-// C = A·Bᵀ, beta = 0 (C is written, never read; it may hold NaN).
-// a: [m][k] stride lda; b: [n][k] stride ldb; c: [m][n] stride ldc.
-// Parallel with OpenMP over blocks of rows of C (one thread inside an active
-// parallel region); each C element is summed over k in the same order
-// whatever the thread count, so results are bitwise reproducible.
-void GemmBt(const float* a, size_t lda, const float* b, size_t ldb, float* c, size_t ldc, size_t m,
-            size_t n, size_t k);
+// Scratch of GemmWithPackedB: the per-thread A block.
+ScratchNeeds GemmNeeds();
 
-// C = A·Bᵀ with B prepacked; otherwise as GemmBt.
-void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c, size_t ldc, size_t m);
+// C = alpha * op(A) · B + beta * C; op(A): [m][k], B packed
+// ([ceil(n / kPanel)][k][kPanel]), c: [m][n] with row stride ldc. beta == 0
+// never reads C; k == 0 or alpha == 0 reads neither A nor B. Parallel over
+// blocks of rows (and of columns when rows are few) on up to `threads`
+// threads, each per-thread part of `scratch` holding GemmNeeds().per_thread
+// bytes; every element of C is summed over k in one fixed order, so results
+// are bitwise the same for any thread count.
+void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha,
+                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch);
+
+// Conveniences for tests and benchmarks: B packed from rows b ([n][k],
+// stride ldb), and C = A·Bᵀ with it (a: [m][k] stride lda, beta = 0) with
+// scratch per RunOptions.
+PackedB PackRows(const float* b, size_t ldb, size_t n, size_t k);
+void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c, size_t ldc, size_t m,
+                const RunOptions& options = RunOptions());
+
+// The Highway target (HWY_AVX3, ...) the GEMM's dispatched code was compiled
+// for: what a test compares with the target it chose.
+int64_t GemmCompiledTarget();
 
 }  // namespace mhsa
 

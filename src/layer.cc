@@ -1,14 +1,24 @@
 #include "layer.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <utility>
 
-#include "aligned.h"
 #include "attention.h"
 #include "blocking.h"
 #include "gemm.h"
+#include "parallel.h"
 
 namespace mhsa {
+namespace {
+
+uint64_t NewWeightsId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in, size_t head_dim_in,
                                      size_t num_heads_in, std::vector<float> weights_in)
@@ -16,7 +26,8 @@ MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in, size_t head_dim_in
       head_dim(head_dim_in),
       num_heads(num_heads_in),
       weights(std::move(weights_in)),
-      packed(3 * num_heads * head_dim, embedding_dim) {
+      packed(3 * num_heads * head_dim, embedding_dim),
+      weights_id(NewWeightsId()) {
   Repack(0, packed.n);
 }
 
@@ -51,6 +62,7 @@ void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query, co
     const size_t first = projection * attention_dim + head * head_dim;
     Repack(first, first + head_dim);
   }
+  weights_id = NewWeightsId();
 }
 
 void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query, float* key,
@@ -62,14 +74,86 @@ void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query, float* k
   std::copy(w + 2 * n, w + 3 * n, value);
 }
 
+namespace {
+
+// The attention of a Forward: q from the projection's interleaved buffer
+// qkv ([batch][context][3][num_heads][head_dim]), k and v from the same
+// buffer or from the cache, out [batch][context][num_heads][head_dim].
+AttentionProblem LayerAttention(size_t batch, size_t context, size_t num_heads, size_t head_dim,
+                                size_t kv_len) {
+  AttentionProblem p;
+  p.batch = batch;
+  p.num_heads = num_heads;
+  p.num_kv_heads = num_heads;
+  p.head_dim = head_dim;
+  p.q_len = context;
+  p.kv_len = kv_len;
+  p.causal = true;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  return p;
+}
+
+}  // namespace
+
+ScratchNeeds MultiHeadedSelfAttention::Impl::Needs(size_t batch, size_t context, size_t cached,
+                                                   int threads) const {
+  const ScratchNeeds attention = AttentionNeeds(
+      LayerAttention(batch, context, num_heads, head_dim, cached + context), threads);
+  ScratchNeeds needs;
+  // [qkv][the attention's shared part]; per thread, the GEMM's A block or
+  // the attention's buffers, whichever is larger (they never coexist).
+  needs.shared =
+      AlignBytes(batch * context * 3 * num_heads * head_dim * sizeof(float)) + attention.shared;
+  needs.per_thread = std::max(GemmNeeds().per_thread, attention.per_thread);
+  return needs;
+}
+
 void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch, size_t context,
-                                             float* out) const {
-  // qkv: [batch][context][3][num_heads][head_dim]; its rows are the
-  // projection's output and the attention's input.
-  const size_t attention_dim = num_heads * head_dim;
-  float* qkv = ThreadScratch(kScratchQkv, batch * context * 3 * attention_dim);
-  GemmPacked(embedded, embedding_dim, packed, qkv, 3 * attention_dim, batch * context);
-  CausalAttention(qkv, 3 * attention_dim, batch, context, num_heads, head_dim, out, attention_dim);
+                                             float* out, KVCache::Impl* cache,
+                                             const RunOptions& options) const {
+  const size_t attention_dim = num_heads * head_dim, row = 3 * attention_dim;
+  const size_t cached = cache == nullptr ? 0 : cache->size;
+  const int threads = ThreadsForCall(options);
+  const ScratchNeeds needs = Needs(batch, context, cached, threads);
+  const CallScratch scratch(options, needs, threads);
+  auto* qkv = static_cast<float*>(scratch.shared());
+  GemmWithPackedB({embedded, static_cast<ptrdiff_t>(embedding_dim), 1}, batch * context,
+                  packed.data.data(), row, embedding_dim, 1.0f, 0.0f, qkv, row, threads, scratch);
+
+  AttentionProblem p = LayerAttention(batch, context, num_heads, head_dim, cached + context);
+  const auto ctx = static_cast<int>(context), heads = static_cast<int>(num_heads),
+             dim = static_cast<int>(head_dim);
+  // q, k, v of head h at columns h*head_dim of their third of a qkv row.
+  const Strides interleaved{int64_t{ctx} * 3 * heads * dim, int64_t{3} * heads * dim, dim};
+  p.q = qkv;
+  p.q_strides = interleaved;
+  p.out = out;
+  p.out_strides = StridesBTHD(ctx, heads, dim);
+  if (cache == nullptr) {
+    p.k = qkv + attention_dim;
+    p.v = qkv + 2 * attention_dim;
+    p.k_strides = p.v_strides = interleaved;
+  } else {
+    // Append the new k and v at positions [cached, cached + context).
+    for (size_t b = 0; b < batch; ++b) {
+      for (size_t i = 0; i < context; ++i) {
+        const float* src = qkv + (b * context + i) * row;
+        for (size_t h = 0; h < num_heads; ++h) {
+          const size_t at = ((b * num_heads + h) * cache->capacity + cached + i) * head_dim;
+          std::copy_n(src + attention_dim + h * head_dim, head_dim, cache->keys.data() + at);
+          std::copy_n(src + 2 * attention_dim + h * head_dim, head_dim, cache->values.data() + at);
+        }
+      }
+    }
+    p.k = cache->keys.data();
+    p.v = cache->values.data();
+    p.k_strides = p.v_strides = cache->strides();
+  }
+  RunAttention(p, threads, scratch.AfterShared(AlignBytes(batch * context * row * sizeof(float))));
+  if (cache != nullptr) {
+    cache->size = cached + context;
+    cache->weights_id = weights_id;
+  }
 }
 
 }  // namespace mhsa

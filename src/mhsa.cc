@@ -1,16 +1,16 @@
-// The public layer: argument checks, weight storage, and the hand-off to the
-// attention driver. No arithmetic lives here.
+// The public layer and its KV cache: argument checks, then the hand-off to
+// the state in layer.h. No arithmetic lives here.
 #include "mhsa/mhsa.h"
 
-#include <algorithm>
 #include <cstdint>
-#include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "checks.h"
 #include "layer.h"
+#include "parallel.h"
 #include "torch_init.h"
 
 namespace mhsa {
@@ -22,10 +22,8 @@ MultiHeadedSelfAttention::MultiHeadedSelfAttention(int embedding_dim, int attent
   CheckPositive("attention_dim", attention_dim);
   CheckPositive("num_heads", num_heads);
   if (attention_dim % num_heads != 0) {
-    throw std::invalid_argument(
-        "mhsa: expected attention_dim to be a multiple of num_heads, got "
-        "attention_dim " +
-        std::to_string(attention_dim) + " and num_heads " + std::to_string(num_heads));
+    ThrowInvalid("expected attention_dim to be a multiple of num_heads, got attention_dim " +
+                 std::to_string(attention_dim) + " and num_heads " + std::to_string(num_heads));
   }
   // All heads' q, k, v weights: 3 * attention_dim rows of embedding_dim.
   const size_t count = CheckedFloatCount("the weights", {3, attention_dim, embedding_dim});
@@ -60,29 +58,28 @@ namespace {
 
 void CheckHead(int head, int num_heads) {
   if (head < 0 || head >= num_heads) {
-    throw std::invalid_argument("mhsa: expected head in [0, " + std::to_string(num_heads) +
-                                "), got " + std::to_string(head));
+    ThrowInvalid("expected head in [0, " + std::to_string(num_heads) + "), got " +
+                 std::to_string(head));
   }
 }
 
-void CheckUsable(const MultiHeadedSelfAttention::Impl* impl) {
-  if (impl == nullptr) {
-    throw std::invalid_argument("mhsa: expected a constructed layer, got one that was moved from");
+void CheckUsable(bool constructed, const char* what) {
+  if (!constructed) {
+    ThrowInvalid(std::string("expected a constructed ") + what + ", got one that was moved from");
   }
 }
 
-// Whether [a, a + a_count) and [b, b + b_count) share a float.
-bool Overlap(const float* a, size_t a_count, const float* b, size_t b_count) {
-  const auto begin_a = reinterpret_cast<uintptr_t>(a);
-  const auto begin_b = reinterpret_cast<uintptr_t>(b);
-  return begin_a < begin_b + b_count * sizeof(float) && begin_b < begin_a + a_count * sizeof(float);
+void CheckThreads(const RunOptions& options) {
+  if (options.num_threads < 0) {
+    ThrowInvalid("expected num_threads >= 0, got " + std::to_string(options.num_threads));
+  }
 }
 
 }  // namespace
 
 void MultiHeadedSelfAttention::SetHeadWeights(int head, const float* query, const float* key,
                                               const float* value) {
-  CheckUsable(impl_.get());
+  CheckUsable(impl_ != nullptr, "layer");
   CheckHead(head, num_heads_);
   CheckNotNull("query", query);
   CheckNotNull("key", key);
@@ -92,7 +89,7 @@ void MultiHeadedSelfAttention::SetHeadWeights(int head, const float* query, cons
 
 void MultiHeadedSelfAttention::GetHeadWeights(int head, float* query, float* key,
                                               float* value) const {
-  CheckUsable(impl_.get());
+  CheckUsable(impl_ != nullptr, "layer");
   CheckHead(head, num_heads_);
   CheckNotNull("query", query);
   CheckNotNull("key", key);
@@ -102,19 +99,131 @@ void MultiHeadedSelfAttention::GetHeadWeights(int head, float* query, float* key
 
 void MultiHeadedSelfAttention::Forward(const float* embedded, int batch, int context,
                                        float* out) const {
-  CheckUsable(impl_.get());
+  Forward(embedded, batch, context, out, RunOptions());
+}
+
+void MultiHeadedSelfAttention::Forward(const float* embedded, int batch, int context, float* out,
+                                       KVCache& cache) const {
+  Forward(embedded, batch, context, out, cache, RunOptions());
+}
+
+namespace {
+
+// The checks every Forward shares: sizes, pointers, overlap.
+void CheckForward(const float* embedded, int batch, int context, float* out, int embedding_dim,
+                  int attention_dim, const RunOptions& options) {
   CheckNotNull("embedded", embedded);
   CheckNotNull("out", out);
   CheckPositive("batch", batch);
   CheckPositive("context", context);
-  const size_t in_count = CheckedFloatCount("embedded", {batch, context, embedding_dim_});
-  const size_t out_count = CheckedFloatCount("out", {batch, context, attention_dim_});
-  if (Overlap(embedded, in_count, out, out_count)) {
-    throw std::invalid_argument(
-        "mhsa: expected out and embedded to be separate arrays, got "
-        "overlapping ones");
-  }
-  impl_->Forward(embedded, static_cast<size_t>(batch), static_cast<size_t>(context), out);
+  CheckThreads(options);
+  const size_t in_count = CheckedFloatCount("embedded", {batch, context, embedding_dim});
+  const size_t out_count = CheckedFloatCount("out", {batch, context, attention_dim});
+  // The qkv buffer, three times out, must be countable too.
+  CheckedFloatCount("the projection's output", {3, batch, context, attention_dim});
+  CheckDisjoint("out", out, out_count, "embedded", embedded, in_count);
 }
+
+}  // namespace
+
+void MultiHeadedSelfAttention::Forward(const float* embedded, int batch, int context, float* out,
+                                       const RunOptions& options) const {
+  CheckUsable(impl_ != nullptr, "layer");
+  CheckForward(embedded, batch, context, out, embedding_dim_, attention_dim_, options);
+  impl_->Forward(embedded, static_cast<size_t>(batch), static_cast<size_t>(context), out, nullptr,
+                 options);
+}
+
+void MultiHeadedSelfAttention::Forward(const float* embedded, int batch, int context, float* out,
+                                       KVCache& cache, const RunOptions& options) const {
+  CheckUsable(impl_ != nullptr, "layer");
+  CheckUsable(cache.impl_ != nullptr, "KVCache");
+  CheckForward(embedded, batch, context, out, embedding_dim_, attention_dim_, options);
+  KVCache::Impl& c = *cache.impl_;
+  if (c.num_heads != impl_->num_heads || c.head_dim != impl_->head_dim) {
+    ThrowInvalid("expected a KVCache made for a layer with " + std::to_string(num_heads_) +
+                 " heads of " + std::to_string(head_dim()) + ", got one for " +
+                 std::to_string(c.num_heads) + " heads of " + std::to_string(c.head_dim));
+  }
+  if (static_cast<size_t>(batch) != c.batch) {
+    ThrowInvalid("expected batch " + std::to_string(c.batch) + " (the KVCache's), got " +
+                 std::to_string(batch));
+  }
+  if (static_cast<size_t>(context) > c.capacity - c.size) {
+    ThrowInvalid("expected at most " + std::to_string(c.capacity - c.size) +
+                 " new positions (the KVCache holds " + std::to_string(c.size) + " of " +
+                 std::to_string(c.capacity) + "), got " + std::to_string(context));
+  }
+  if (c.size > 0 && c.weights_id != impl_->weights_id) {
+    ThrowInvalid(
+        "expected a KVCache filled by this layer's current weights, got one filled with other "
+        "weights (SetHeadWeights was called since, or another layer filled it); Clear() it");
+  }
+  impl_->Forward(embedded, static_cast<size_t>(batch), static_cast<size_t>(context), out, &c,
+                 options);
+}
+
+size_t MultiHeadedSelfAttention::WorkspaceBytes(int batch, int context,
+                                                const RunOptions& options) const {
+  CheckUsable(impl_ != nullptr, "layer");
+  CheckPositive("batch", batch);
+  CheckPositive("context", context);
+  CheckThreads(options);
+  CheckedFloatCount("the projection's output", {3, batch, context, attention_dim_});
+  const int threads = ThreadsForCall(options);
+  return WorkspaceBytesFor(
+      impl_->Needs(static_cast<size_t>(batch), static_cast<size_t>(context), 0, threads), threads);
+}
+
+size_t MultiHeadedSelfAttention::WorkspaceBytes(int batch, int context, const KVCache& cache,
+                                                const RunOptions& options) const {
+  CheckUsable(impl_ != nullptr, "layer");
+  CheckUsable(cache.impl_ != nullptr, "KVCache");
+  CheckPositive("batch", batch);
+  CheckPositive("context", context);
+  CheckThreads(options);
+  CheckedFloatCount("the projection's output", {3, batch, context, attention_dim_});
+  const int threads = ThreadsForCall(options);
+  // The most keys any call with this cache attends to: its capacity.
+  const size_t cached = cache.impl_->capacity > static_cast<size_t>(context)
+                            ? cache.impl_->capacity - static_cast<size_t>(context)
+                            : 0;
+  return WorkspaceBytesFor(
+      impl_->Needs(static_cast<size_t>(batch), static_cast<size_t>(context), cached, threads),
+      threads);
+}
+
+KVCache::KVCache(const MultiHeadedSelfAttention& layer, int batch, int max_context) {
+  CheckUsable(layer.impl_ != nullptr, "layer");
+  CheckPositive("batch", batch);
+  CheckPositive("max_context", max_context);
+  CheckedFloatCount("the KVCache's keys",
+                    {batch, layer.num_heads(), max_context, layer.head_dim()});
+  impl_ = std::make_unique<Impl>(static_cast<size_t>(batch), static_cast<size_t>(layer.num_heads()),
+                                 static_cast<size_t>(layer.head_dim()),
+                                 static_cast<size_t>(max_context));
+}
+
+KVCache::~KVCache() = default;
+KVCache::KVCache(const KVCache& other)
+    : impl_(other.impl_ ? std::make_unique<Impl>(*other.impl_) : nullptr) {}
+KVCache& KVCache::operator=(const KVCache& other) {
+  if (this != &other) *this = KVCache(other);
+  return *this;
+}
+KVCache::KVCache(KVCache&& other) noexcept = default;
+KVCache& KVCache::operator=(KVCache&& other) noexcept = default;
+
+// A moved-from cache reports itself empty, with no room.
+int KVCache::size() const { return impl_ ? static_cast<int>(impl_->size) : 0; }
+int KVCache::capacity() const { return impl_ ? static_cast<int>(impl_->capacity) : 0; }
+int KVCache::batch() const { return impl_ ? static_cast<int>(impl_->batch) : 0; }
+void KVCache::Clear() {
+  if (!impl_) return;
+  impl_->size = 0;
+  impl_->weights_id = 0;
+}
+const float* KVCache::keys() const { return impl_ ? impl_->keys.data() : nullptr; }
+const float* KVCache::values() const { return impl_ ? impl_->values.data() : nullptr; }
 
 }  // namespace mhsa

@@ -2,8 +2,8 @@
 // standalone softmax (softmax.cc) and the flash attention (attention.cc).
 //
 // exp is Highway's contrib Exp: max error 1 ULP for float inputs in
-// [-FLT_MAX, 104] (its documented contract; softmax_test checks it against
-// std::exp in double). Our inputs are s - max <= 0. Highway maps NaN to 0 and
+// [-FLT_MAX, 104] (its documented contract; the kernel tests check it
+// against std::exp in double). Our inputs are s - max <= 0. Highway maps NaN to 0 and
 // anything below -104 (so -inf) to exactly 0; NaN and +inf scores are caught
 // before exp and turn the whole row to NaN, as torch's softmax does.
 
@@ -110,6 +110,43 @@ inline void ScaleRow(float* HWY_RESTRICT row, size_t n, float factor) {
 
 inline void FillRow(float* HWY_RESTRICT row, size_t n, float value) {
   for (size_t i = 0; i < n; ++i) row[i] = value;
+}
+
+// The running softmax of one query row in flash attention, over the key
+// blocks seen so far: the max m of its scores, the sum l of exp(s - m), and
+// whether a NaN or +inf score was seen (the row then ends as NaN).
+struct OnlineRow {
+  float max = -std::numeric_limits<float>::infinity();
+  float sum = 0.0f;
+  bool bad = false;
+};
+
+// Folds one block of a row's scores into its running softmax. In scalar form:
+//   m' = max(m, max_j s_j);  c = exp(m - m') (0 while m = -inf)
+//   p_j = exp(s_j - m');     l' = l * c + sum_j p_j
+// row[0, visible) holds the block's scaled scores of visible keys; on return
+// row[0, cols) holds p, exact zeros past `visible` (and everywhere once the
+// row is bad, or while every score seen is -inf). Returns c, by which the
+// caller rescales the output accumulated so far (1: unchanged).
+inline float OnlineSoftmaxUpdate(float* HWY_RESTRICT row, size_t visible, size_t cols,
+                                 OnlineRow* state) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  if (visible == 0 || state->bad) {
+    FillRow(row, cols, 0.0f);
+    return 1.0f;
+  }
+  const float block_max = MaxAndCheck(row, visible, &state->bad);
+  const float new_max = std::max(state->max, block_max);
+  if (state->bad || new_max == -kInf) {
+    FillRow(row, cols, 0.0f);
+    return 1.0f;
+  }
+  const float correction = state->max == -kInf ? 0.0f : std::exp(state->max - new_max);
+  const float sum = ExpAndSum(row, visible, new_max);
+  FillRow(row + visible, cols - visible, 0.0f);
+  state->sum = state->sum * correction + sum;
+  state->max = new_max;
+  return correction;
 }
 
 // Softmax of one score row over its first `valid` columns (the keys this

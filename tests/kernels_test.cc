@@ -50,7 +50,8 @@ TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
       for (size_t i = 0; i < m; ++i) std::copy_n(&a_vals[i * k], k, a + i * lda);
       for (size_t j = 0; j < n; ++j) std::copy_n(&b_vals[j * k], k, b + j * ldb);
       // beta = 0: c holds NaN before the call and must not read it.
-      GemmBt(a, lda, b, ldb, c, ldc, m, n, k);
+      Sgemm(false, true, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
+            static_cast<int>(lda), b, static_cast<int>(ldb), 0.0f, c, static_cast<int>(ldc));
 
       std::vector<double> ad(a_vals.begin(), a_vals.end()), bd(b_vals.begin(), b_vals.end());
       std::vector<double> truth(m * n);
@@ -84,7 +85,8 @@ TEST_P(SoftmaxTest, MatchesReference) {
       std::vector<float> plain = scores, fast = scores;
       ref::CausalSoftmax(truth.data(), cols, rows, cols, first, 1.0 / static_cast<double>(scale));
       ref::CausalSoftmax(plain.data(), cols, rows, cols, first, 1.0f / scale);
-      CausalSoftmax(fast.data(), cols, rows, cols, first, scale);
+      CausalSoftmax(fast.data(), static_cast<int>(rows), static_cast<int>(cols),
+                    static_cast<int>(cols), scale);
       ASSERT_TRUE(test::WithinRule(fast, plain, truth)) << "cols=" << cols << " center=" << center;
       for (size_t r = 0; r < rows; ++r) {
         for (size_t j = first + r + 1; j < cols; ++j) {
@@ -102,12 +104,12 @@ TEST_P(SoftmaxTest, NaNAndInfRules) {
   const size_t cols = 40;
   auto base = Random(3 * cols, 9);
   std::vector<float> clean = base;
-  CausalSoftmax(clean.data(), cols, 3, cols, 20, 1.0f);  // Rows see 21, 22, 23 keys.
+  CausalSoftmaxRows(clean.data(), cols, 3, cols, 20, 1.0f);  // Rows see 21, 22, 23 keys.
   for (float poison : {kNaN, std::numeric_limits<float>::infinity()}) {
     std::vector<float> s = base;
     s[0 * cols + 5] = poison;   // Visible to row 0.
     s[1 * cols + 30] = poison;  // Not visible to row 1 (sees 0..21).
-    CausalSoftmax(s.data(), cols, 3, cols, 20, 1.0f);
+    CausalSoftmaxRows(s.data(), cols, 3, cols, 20, 1.0f);
     for (size_t j = 0; j <= 20; ++j) EXPECT_TRUE(std::isnan(s[j])) << j;
     for (size_t j = 21; j < cols; ++j) EXPECT_EQ(s[j], 0.0f);
     for (size_t j = 0; j < cols; ++j) EXPECT_EQ(s[cols + j], clean[cols + j]) << j;
@@ -115,7 +117,7 @@ TEST_P(SoftmaxTest, NaNAndInfRules) {
   // -inf is a legal score: exp gives exactly 0 there.
   std::vector<float> s = base;
   s[2 * cols + 4] = -std::numeric_limits<float>::infinity();
-  CausalSoftmax(s.data(), cols, 3, cols, 20, 1.0f);
+  CausalSoftmaxRows(s.data(), cols, 3, cols, 20, 1.0f);
   EXPECT_EQ(s[2 * cols + 4], 0.0f);
   EXPECT_FALSE(std::isnan(s[2 * cols]));
 }

@@ -15,7 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "mhsa/attention.h"
+
 namespace mhsa {
+
+class KVCache;
 
 class MultiHeadedSelfAttention {
  public:
@@ -30,10 +34,10 @@ class MultiHeadedSelfAttention {
   MultiHeadedSelfAttention(MultiHeadedSelfAttention&& other) noexcept;
   MultiHeadedSelfAttention& operator=(MultiHeadedSelfAttention&& other) noexcept;
 
-  int embedding_dim() const { return embedding_dim_; }
-  int attention_dim() const { return attention_dim_; }
-  int num_heads() const { return num_heads_; }
-  int head_dim() const { return attention_dim_ / num_heads_; }
+  int embedding_dim() const noexcept { return embedding_dim_; }
+  int attention_dim() const noexcept { return attention_dim_; }
+  int num_heads() const noexcept { return num_heads_; }
+  int head_dim() const noexcept { return attention_dim_ / num_heads_; }
 
   // Head `head`'s weights in nn.Linear layout: [head_dim][embedding_dim].
   // Not safe to call while another thread runs Forward on the same object.
@@ -44,13 +48,69 @@ class MultiHeadedSelfAttention {
   // Not rounded. `out` must not overlap `embedded`. Const and safe to call
   // from several threads at once on one object.
   void Forward(const float* embedded, int batch, int context, float* out) const;
+  void Forward(const float* embedded, int batch, int context, float* out,
+               const RunOptions& options) const;
 
-  struct Impl;  // Holds the weights; defined in src/, not part of the API.
+  // Appends `context` new positions of each sequence to the cache and writes
+  // their outputs (out: [batch][context][attention_dim]), attending over
+  // everything cached before them and over themselves: a prefill, then
+  // one-token steps or chunks of any length, give what one Forward over the
+  // whole sequence gives (up to float32 rounding). Throws
+  // std::invalid_argument, leaving the cache unchanged, when the cache would
+  // overflow, was made for another batch size or another layer shape, or
+  // holds k and v computed with other weights (the layer's weights changed
+  // since, or another layer filled it; see KVCache). Not safe to call from
+  // two threads with the same cache.
+  void Forward(const float* embedded, int batch, int context, float* out, KVCache& cache) const;
+  void Forward(const float* embedded, int batch, int context, float* out, KVCache& cache,
+               const RunOptions& options) const;
+
+  // Scratch bytes a Forward with these sizes and options needs (for
+  // RunOptions::workspace). With a cache: enough for any call that fits it.
+  size_t WorkspaceBytes(int batch, int context, const RunOptions& options = RunOptions()) const;
+  size_t WorkspaceBytes(int batch, int context, const KVCache& cache,
+                        const RunOptions& options = RunOptions()) const;
 
  private:
+  friend class KVCache;
+  struct Impl;  // The weights and what is derived from them; defined in src/.
   int embedding_dim_;
   int attention_dim_;
   int num_heads_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The k and v of every position a layer has seen, per sequence, for
+// generating one token (or one chunk) at a time without recomputing the
+// prefix. Stored as [batch][num_heads][capacity][head_dim], k and v apart.
+//
+// A cache remembers which weights filled it: every layer's weights carry an
+// identity, given anew by construction and by each SetHeadWeights (a copy of
+// a layer keeps its original's). Forward with a non-empty cache whose
+// identity differs from the layer's is refused; an empty cache takes the
+// identity of the first layer that fills it.
+class KVCache {
+ public:
+  // Room for max_context positions of `batch` sequences of this layer's k and v.
+  KVCache(const MultiHeadedSelfAttention& layer, int batch, int max_context);
+  ~KVCache();
+  KVCache(const KVCache& other);
+  KVCache& operator=(const KVCache& other);
+  KVCache(KVCache&& other) noexcept;
+  KVCache& operator=(KVCache&& other) noexcept;
+
+  int size() const;      // positions cached so far (the same for every sequence)
+  int capacity() const;  // max_context
+  int batch() const;
+  void Clear();  // size() becomes 0; the memory stays
+
+  // Positions [0, size()) of [batch][num_heads][capacity][head_dim].
+  const float* keys() const;
+  const float* values() const;
+
+ private:
+  friend class MultiHeadedSelfAttention;
+  struct Impl;  // Defined in src/.
   std::unique_ptr<Impl> impl_;
 };
 
