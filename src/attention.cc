@@ -27,25 +27,26 @@ HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 
-// Output row of a finished query row: acc / l, or NaN for a row that saw a
-// NaN or +inf score or only -inf ones, or zeros for a row that sees no key.
-// lse (if not null) gets log(sum exp(s)) = m + log(l).
+// Writes what a finished query row gives: out = acc / l, or NaN for a row
+// that saw a NaN or +inf score or only -inf ones, or zeros for a row that
+// sees no key; lse (if not null) log(sum exp(s)).
 inline void FinishRow(const float* HWY_RESTRICT acc, const OnlineRow& state, bool sees_keys,
                       size_t dim, float* HWY_RESTRICT dst, float* lse) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
   if (!sees_keys) {
     FillRow(dst, dim, 0.0f);
     if (lse != nullptr) *lse = -kInf;
     return;
   }
   if (state.bad || state.max == -kInf) {
-    FillRow(dst, dim, std::numeric_limits<float>::quiet_NaN());
-    if (lse != nullptr) *lse = state.bad ? std::numeric_limits<float>::quiet_NaN() : -kInf;
+    FillRow(dst, dim, kNaN);
+    if (lse != nullptr) *lse = state.bad ? kNaN : -kInf;
     return;
   }
   const float inverse = 1.0f / state.sum;
   for (size_t d = 0; d < dim; ++d) dst[d] = acc[d] * inverse;
-  if (lse != nullptr) *lse = state.max + std::log(state.sum);
+  if (lse != nullptr) *lse = LogSumExp(state.max, state.sum);
 }
 
 // One block of `rows` query rows (first row i0) of query head `head` in the
@@ -91,11 +92,9 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
                            dim, 1.0f, diag);
   }
   float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
-  float* lse = t.lse == nullptr ? nullptr : t.lse + head * t.lse_head;
   for (size_t r = 0; r < rows; ++r) {
     FinishRow(s.acc + r * dim, state[r], limit[r] > 0, dim,
-              out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos,
-              lse == nullptr ? nullptr : lse + i0 + r);
+              out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos, t.Lse(head, i0 + r));
   }
 }
 
@@ -206,11 +205,12 @@ void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* pa
   }
 }
 
-// Rows [row_begin, row_end) of query head `head` in the group:
-// probabilities[i][j] = exp(scale * q_i·k_j - lse_i) for visible keys j,
-// 0 for the others up to kv_len_padded. `lse` is that head's row 0.
+// Rows [row_begin, row_end) of query head `head` in the group: each row's
+// scores recomputed and softmaxed on their own, as the standalone softmax
+// does (so that p is as accurate as a plain softmax of the same scores),
+// 0 at masked keys up to kv_len_padded. `probabilities` is that head's row 0.
 void ProbabilityRows(const GroupTask& t, size_t head, size_t row_begin, size_t row_end,
-                     const float* lse, float* probabilities, size_t kv_len_padded, void* scratch) {
+                     float* probabilities, size_t kv_len_padded, void* scratch) {
   const size_t dim = t.head_dim;
   float* qs = static_cast<float*>(scratch);
   const size_t q_stride = RoundUp(dim, kDecodeQPad);
@@ -218,22 +218,13 @@ void ProbabilityRows(const GroupTask& t, size_t head, size_t row_begin, size_t r
   for (size_t i = row_begin; i < row_end; ++i) {
     const float* q =
         t.q + static_cast<ptrdiff_t>(head) * t.q_head + static_cast<ptrdiff_t>(i) * t.q_pos;
-    for (size_t d = 0; d < dim; ++d) qs[d] = q[d] * t.scale;
+    for (size_t e = 0; e < dim; ++e) qs[e] = q[e] * t.scale;
     float* row = probabilities + i * kv_len_padded;
     const size_t limit = t.Limit(i);
     for (size_t j = 0; j < limit; ++j) {
       row[j] = Dot(qs, t.k + static_cast<ptrdiff_t>(j) * t.k_pos, dim);
     }
-    // exp(s - lse): the softmax with the row's own normaliser.
-    const DF d;
-    const size_t N = hn::Lanes(d);
-    const VF shift = hn::Set(d, lse[i]);
-    size_t j = 0;
-    for (; j + N <= limit; j += N) {
-      hn::StoreU(hn::Exp(d, hn::Sub(hn::LoadU(d, row + j), shift)), d, row + j);
-    }
-    for (; j < limit; ++j) row[j] = std::exp(row[j] - lse[i]);
-    FillRow(row + limit, kv_len_padded - limit, 0.0f);
+    CausalSoftmaxRow(row, limit, kv_len_padded, 1.0f);
   }
 }
 
@@ -366,19 +357,15 @@ size_t PartialFloats(const AttentionProblem& p) {
 
 struct SharedScratch {
   float* partials;  // decode partials, or nullptr
-  float* lse;       // the lse the probabilities need when the caller has none
 };
 
 SharedScratch CarveShared(Bump& bump, const AttentionProblem& p) {
-  SharedScratch s{nullptr, nullptr};
+  SharedScratch s{nullptr};
   if (AnyDecodes(p)) s.partials = bump.Take<float>(PartialFloats(p));
-  if (p.probabilities != nullptr && p.lse == nullptr) {
-    s.lse = bump.Take<float>(p.batch * p.num_heads * p.q_len);
-  }
   return s;
 }
 
-GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g, float* lse) {
+GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g) {
   const size_t group = Group(p);
   const auto ib = static_cast<ptrdiff_t>(b), ih = static_cast<ptrdiff_t>(g * group),
              ig = static_cast<ptrdiff_t>(g);
@@ -393,8 +380,9 @@ GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g, float* lse) {
   t.out = p.out + ib * p.out_strides.batch + ih * p.out_strides.head;
   t.out_pos = p.out_strides.position;
   t.out_head = p.out_strides.head;
-  t.lse = lse == nullptr ? nullptr : lse + (b * p.num_heads + g * group) * p.q_len;
-  t.lse_head = p.q_len;
+  const size_t first_row = (b * p.num_heads + g * group) * p.q_len;
+  t.lse = p.lse == nullptr ? nullptr : p.lse + first_row;
+  t.rows_head = p.q_len;
   t.group = group;
   t.head_dim = p.head_dim;
   t.q_len = QLength(p, b);
@@ -412,7 +400,7 @@ void MergeChunks(const GroupTask& t, const float* partials) {
     const size_t head = r / t.q_len, i = r % t.q_len;
     float* dst =
         t.out + static_cast<ptrdiff_t>(head) * t.out_head + static_cast<ptrdiff_t>(i) * t.out_pos;
-    float* lse = t.lse == nullptr ? nullptr : t.lse + head * t.lse_head + i;
+    float* lse = t.Lse(head, i);
     const size_t limit = t.Limit(i);
     if (limit == 0) {
       std::fill(dst, dst + dim, 0.0f);
@@ -444,7 +432,9 @@ void MergeChunks(const GroupTask& t, const float* partials) {
     }
     const float inverse = 1.0f / sum;
     for (size_t d = 0; d < dim; ++d) dst[d] *= inverse;
-    if (lse != nullptr) *lse = max + std::log(sum);
+    if (lse != nullptr) {
+      *lse = LogSumExp(max, sum);
+    }
   }
 }
 
@@ -569,7 +559,6 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   if (p.q_len == 0) return;
   Bump shared_bump(scratch.shared());
   const SharedScratch shared = CarveShared(shared_bump, p);
-  float* lse = p.lse != nullptr ? p.lse : shared.lse;
 
   const size_t pairs = p.batch * p.num_kv_heads;
   const size_t blocks = (p.q_len + kQueryBlock - 1) / kQueryBlock;
@@ -585,7 +574,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   ParallelFor(threads, pairs * chunks, [&](size_t task, int thread) {
     const size_t pair = task / chunks, chunk = task % chunks;
     const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
-    const GroupTask t = MakeTask(p, b, g, lse);
+    const GroupTask t = MakeTask(p, b, g);
     if (t.q_len == 0) return;
     void* own = scratch.thread(thread);
     if (Decodes(p, t.q_len)) {
@@ -609,7 +598,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   if (decode_chunks > 0) {
     ParallelFor(threads, pairs, [&](size_t pair, int) {
       const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
-      const GroupTask t = MakeTask(p, b, g, lse);
+      const GroupTask t = MakeTask(p, b, g);
       if (t.q_len == 0 || !Decodes(p, t.q_len)) return;
       MergeChunks(t,
                   shared.partials + pair * decode_chunks * kDecodeRows * PartialStride(p.head_dim));
@@ -623,12 +612,11 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
       const size_t pair = task / blocks, block = task % blocks;
       const size_t b = pair / p.num_heads, h = pair % p.num_heads;
       const size_t group = Group(p);
-      const GroupTask t = MakeTask(p, b, h / group, lse);
+      const GroupTask t = MakeTask(p, b, h / group);
       const size_t begin = block * kQueryBlock;
       if (begin >= t.q_len) return;
       const size_t head = h % group;
       rows(t, head, begin, std::min(t.q_len, begin + kQueryBlock),
-           lse + (b * p.num_heads + h) * p.q_len,
            p.probabilities + (b * p.num_heads + h) * p.q_len * p.kv_len, p.kv_len,
            scratch.thread(thread));
     });

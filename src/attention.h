@@ -4,6 +4,7 @@
 #ifndef MHSA_SRC_ATTENTION_H_
 #define MHSA_SRC_ATTENTION_H_
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -64,13 +65,17 @@ struct GroupTask {
   ptrdiff_t v_pos;
   float* out;
   ptrdiff_t out_pos, out_head;
-  float* lse;       // row 0 of the group's first head, or nullptr
-  size_t lse_head;  // q_len: from one head's lse row 0 to the next's
-  size_t group;     // query heads in the group
+  float* lse;        // row 0 of the group's first head, or nullptr
+  size_t rows_head;  // padded q_len: from one head's row 0 to the next's
+  size_t group;      // query heads in the group
   size_t head_dim;
   size_t q_len, kv_len;  // this sequence's own lengths
   bool causal;
   float scale;
+
+  float* Lse(size_t head, size_t i) const {
+    return lse == nullptr ? nullptr : lse + head * rows_head + i;
+  }
 
   // Keys query i sees: [0, Limit(i)), bottom-right aligned when causal.
   size_t Limit(size_t i) const {
@@ -105,6 +110,12 @@ struct DecodeScratch {
         scores(bump.Take<float>(kDecodeRows * kDecodeBlock)),
         acc(bump.Take<float>(kDecodeRows * head_dim)) {}
 };
+
+// lse = m + log(l) for a row's running max m and sum l of exp(s - m), with
+// one rounding instead of two: the sum is taken in double.
+inline float LogSumExp(float max, float sum) {
+  return static_cast<float>(static_cast<double>(max) + std::log(static_cast<double>(sum)));
+}
 
 // "No mirror block" for a flash task that runs a plain range of blocks.
 inline constexpr size_t kNoBlock = ~size_t{0};

@@ -1,5 +1,6 @@
 #include "reference.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -108,13 +109,117 @@ void Forward(const float* x, size_t batch, size_t context, size_t embedding_dim,
   }
 }
 
-#define MHSA_REF_INSTANTIATE(T)                                                                 \
-  template void MatMulBt<T>(const T*, size_t, const T*, size_t, T*, size_t, size_t, size_t,     \
-                            size_t);                                                            \
-  template void CausalSoftmax<T>(T*, size_t, size_t, size_t, size_t, T);                        \
-  template void Head<T>(const float*, size_t, size_t, const float*, const float*, const float*, \
-                        size_t, T*, size_t);                                                    \
-  template void Forward<T>(const float*, size_t, size_t, size_t, const float*, size_t, size_t, T*);
+template <typename T>
+void Gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, T alpha, const float* a,
+          size_t lda, const float* b, size_t ldb, T beta, T* c, size_t ldc) {
+  using Acc = typename Accumulator<T>::type;
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      Acc sum = 0;
+      for (size_t p = 0; p < k; ++p) {
+        const float x = trans_a ? a[p * lda + i] : a[i * lda + p];
+        const float y = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+        sum += static_cast<Acc>(x) * static_cast<Acc>(y);
+      }
+      T& dst = c[i * ldc + j];
+      dst = beta == 0 ? static_cast<T>(alpha * static_cast<T>(sum))
+                      : static_cast<T>(alpha * static_cast<T>(sum) + beta * dst);
+    }
+  }
+}
+
+template <typename T>
+void Attention(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
+               Strides k_strides, const float* v, Strides v_strides, T* out, Strides out_strides,
+               bool causal, T scale, const int* q_lengths, const int* kv_lengths, T* lse,
+               T* probabilities) {
+  using Acc = typename Accumulator<T>::type;
+  const T kInf = std::numeric_limits<T>::infinity();
+  const T kNaN = std::numeric_limits<T>::quiet_NaN();
+  const int kv_heads = shape.num_kv_heads == 0 ? shape.num_heads : shape.num_kv_heads;
+  const int group = shape.num_heads / kv_heads;
+  const auto at = [](const float* base, Strides s, int b, int i, int h) {
+    return base + b * s.batch + i * s.position + h * s.head;
+  };
+  for (int b = 0; b < shape.batch; ++b) {
+    const int q_len = q_lengths != nullptr ? q_lengths[b] : shape.q_len;
+    const int kv_len = kv_lengths != nullptr ? kv_lengths[b] : shape.kv_len;
+    for (int h = 0; h < shape.num_heads; ++h) {
+      const int g = h / group;
+      for (int i = 0; i < q_len; ++i) {
+        // The mask: keys j < limit, aligned bottom-right when causal.
+        const int limit = causal ? std::max(0, std::min(kv_len, i + kv_len - q_len + 1)) : kv_len;
+        std::vector<T> s(static_cast<size_t>(limit));
+        for (int j = 0; j < limit; ++j) {
+          Acc dot = 0;
+          for (int d = 0; d < shape.head_dim; ++d) {
+            dot += static_cast<Acc>(at(q, q_strides, b, i, h)[d]) *
+                   static_cast<Acc>(at(k, k_strides, b, j, g)[d]);
+          }
+          s[static_cast<size_t>(j)] = static_cast<T>(dot) * scale;
+        }
+        T max = -kInf;
+        bool bad = false;
+        for (T x : s) {
+          if (std::isnan(x) || x == kInf) bad = true;
+          max = std::max(max, x);
+        }
+        T* o = out + b * out_strides.batch + i * out_strides.position + h * out_strides.head;
+        const size_t row = (static_cast<size_t>(b) * static_cast<size_t>(shape.num_heads) +
+                            static_cast<size_t>(h)) *
+                               static_cast<size_t>(shape.q_len) +
+                           static_cast<size_t>(i);
+        T* p_row = probabilities == nullptr
+                       ? nullptr
+                       : probabilities + row * static_cast<size_t>(shape.kv_len);
+        T row_lse;
+        if (limit == 0 || bad || max == -kInf) {
+          const T fill = limit == 0 ? T(0) : kNaN;
+          for (int d = 0; d < shape.head_dim; ++d) o[d] = fill;
+          row_lse = (limit == 0 || !bad) ? -kInf : kNaN;
+          if (p_row != nullptr) {
+            for (int j = 0; j < shape.kv_len; ++j) p_row[j] = j < limit ? kNaN : T(0);
+          }
+        } else {
+          Acc sum = 0;
+          for (T& x : s) {
+            x = std::exp(x - max);
+            sum += x;
+          }
+          for (int d = 0; d < shape.head_dim; ++d) {
+            Acc acc = 0;
+            for (int j = 0; j < limit; ++j) {
+              acc += static_cast<Acc>(s[static_cast<size_t>(j)]) *
+                     static_cast<Acc>(at(v, v_strides, b, j, g)[d]);
+            }
+            o[d] = static_cast<T>(acc / sum);
+          }
+          row_lse = max + static_cast<T>(std::log(sum));
+          if (p_row != nullptr) {
+            for (int j = 0; j < shape.kv_len; ++j) {
+              p_row[j] = j < limit ? static_cast<T>(s[static_cast<size_t>(j)] / sum) : T(0);
+            }
+          }
+        }
+        if (lse != nullptr) lse[row] = row_lse;
+      }
+    }
+  }
+}
+
+#define MHSA_REF_INSTANTIATE(T)                                                                    \
+  template void MatMulBt<T>(const T*, size_t, const T*, size_t, T*, size_t, size_t, size_t,        \
+                            size_t);                                                               \
+  template void CausalSoftmax<T>(T*, size_t, size_t, size_t, size_t, T);                           \
+  template void Head<T>(const float*, size_t, size_t, const float*, const float*, const float*,    \
+                        size_t, T*, size_t);                                                       \
+  template void Forward<T>(const float*, size_t, size_t, size_t, const float*, size_t, size_t,     \
+                           T*);                                                                    \
+  template void Gemm<T>(bool, bool, size_t, size_t, size_t, T, const float*, size_t, const float*, \
+                        size_t, T, T*, size_t);                                                    \
+  template void Attention<T>(const AttentionShape&, const float*, Strides, const float*, Strides,  \
+                             const float*, Strides, T*, Strides, bool, T, const int*, const int*,  \
+                             T*, T*);
 MHSA_REF_INSTANTIATE(float)
 MHSA_REF_INSTANTIATE(double)
 #undef MHSA_REF_INSTANTIATE

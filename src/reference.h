@@ -9,6 +9,8 @@
 
 #include <cstddef>
 
+#include "mhsa/attention.h"
+
 namespace mhsa {
 namespace ref {
 
@@ -41,6 +43,30 @@ void Head(const float* x, size_t context, size_t embedding_dim, const float* wq,
 template <typename T>
 void Forward(const float* x, size_t batch, size_t context, size_t embedding_dim,
              const float* weights, size_t num_heads, size_t head_dim, T* out);
+
+// C = alpha * op(A) · op(B) + beta * C, row-major, as the public Sgemm
+// (beta == 0: C is not read).
+template <typename T>
+void Gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, T alpha, const float* a,
+          size_t lda, const float* b, size_t ldb, T beta, T* c, size_t ldc);
+
+// The public Attention as plain loops, per sequence b, head h and query i
+// below its q_length: the keys j it sees (j < kv_length, and with `causal`
+// j <= i + kv_length - q_length), scores s_j = (q_i · k_j) * scale, then
+//   no visible key:                  out = 0, lse = -inf
+//   a visible score NaN or +inf:     out = NaN, lse = NaN
+//   every visible score -inf:        out = NaN, lse = -inf
+//   otherwise: p_j = exp(s_j - max) / sum, out = sum_j p_j v_j,
+//              lse = max + log(sum_j exp(s_j - max)).
+// KV head of query head h: h / (num_heads / num_kv_heads). out, lse and
+// probabilities are written only for rows below q_length; lse
+// ([batch][num_heads][q_len]) and probabilities ([...][kv_len], zero at
+// masked keys) may be null.
+template <typename T>
+void Attention(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
+               Strides k_strides, const float* v, Strides v_strides, T* out, Strides out_strides,
+               bool causal, T scale, const int* q_lengths, const int* kv_lengths, T* lse,
+               T* probabilities);
 
 }  // namespace ref
 }  // namespace mhsa

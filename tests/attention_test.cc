@@ -1,0 +1,706 @@
+// The public Attention on every compiled target against the plain reference
+// (src/reference.h) in float64, under the rule of error_rule.h: layouts
+// (both PyTorch layouts, the layer's interleaved buffer, padded and negative
+// strides), grouped-query heads, q_len < kv_len and > kv_len, non-causal,
+// per-sequence lengths of 0, 1 and full, the lse output and a merge through
+// it, the probabilities, both the flash and the decode path, and awkward
+// sizes. Then what the API promises beyond numbers: causality, lengths that
+// are never read past, workspaces, and refusals.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "error_rule.h"
+#include "mhsa/attention.h"
+#include "reference.h"
+#include "target_param.h"
+#include "test_data.h"
+
+namespace mhsa {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+enum class Layout {
+  kBTHD,         // (B, T, H, D), dense
+  kBHTD,         // (B, H, T, D), dense
+  kInterleaved,  // the layer's q/k/v rows: [B][T][3][H][D], one third of it
+  kPadded,       // every stride padded, head_dim not a multiple of anything
+  kReversed,     // positions stored last to first (negative position stride)
+};
+
+const char* Name(Layout layout) {
+  switch (layout) {
+    case Layout::kBTHD:
+      return "BTHD";
+    case Layout::kBHTD:
+      return "BHTD";
+    case Layout::kInterleaved:
+      return "interleaved";
+    case Layout::kPadded:
+      return "padded";
+    case Layout::kReversed:
+      return "reversed";
+  }
+  return "?";
+}
+
+// A [batch][len][heads][dim] view into a buffer whose every other element is
+// NaN: a kernel that reads outside the view poisons its output, one that
+// writes outside it is caught by Untouched().
+struct Tensor {
+  std::vector<float> buffer;
+  ptrdiff_t origin = 0;
+  Strides strides{};
+  size_t batch, len, heads, dim;
+
+  Tensor(Layout layout, size_t b, size_t t, size_t h, size_t d)
+      : batch(b), len(t), heads(h), dim(d) {
+    const auto B = static_cast<int64_t>(b), T = static_cast<int64_t>(t),
+               H = static_cast<int64_t>(h), D = static_cast<int64_t>(d);
+    size_t size = 0;
+    switch (layout) {
+      case Layout::kBTHD:
+        strides = {T * H * D, H * D, D};
+        size = b * t * h * d;
+        break;
+      case Layout::kBHTD:
+        strides = {H * T * D, D, T * D};
+        size = b * t * h * d;
+        break;
+      case Layout::kInterleaved:
+        strides = {T * 3 * H * D, 3 * H * D, D};
+        origin = H * D;  // The k third, say.
+        size = b * t * 3 * h * d;
+        break;
+      case Layout::kPadded:
+        strides = {(T + 1) * (H * (D + 3) + 5), H * (D + 3) + 5, D + 3};
+        origin = 7;
+        size = static_cast<size_t>(origin + B * strides.batch);
+        break;
+      case Layout::kReversed:
+        strides = {T * H * D, -H * D, D};
+        origin = (T - 1) * H * D;
+        size = b * t * h * d;
+        break;
+    }
+    buffer.assign(std::max<size_t>(size, 1) + 8, kNaN);
+  }
+
+  float* data() { return buffer.data() + origin; }
+  const float* data() const { return buffer.data() + origin; }
+  size_t Index(size_t b, size_t i, size_t h) const {
+    return static_cast<size_t>(origin + static_cast<int64_t>(b) * strides.batch +
+                               static_cast<int64_t>(i) * strides.position +
+                               static_cast<int64_t>(h) * strides.head);
+  }
+  void FillRandom(uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+    const std::vector<float> values = test::Random(batch * len * heads * dim, seed, lo, hi);
+    size_t n = 0;
+    for (size_t b = 0; b < batch; ++b) {
+      for (size_t i = 0; i < len; ++i) {
+        for (size_t h = 0; h < heads; ++h) {
+          for (size_t d = 0; d < dim; ++d) buffer[Index(b, i, h) + d] = values[n++];
+        }
+      }
+    }
+  }
+  // The view's rows [b][i][h] for i < lengths[b] as a dense vector.
+  std::vector<float> Dense(const std::vector<int>& lengths) const {
+    std::vector<float> out;
+    for (size_t b = 0; b < batch; ++b) {
+      for (size_t i = 0; i < static_cast<size_t>(lengths[b]); ++i) {
+        for (size_t h = 0; h < heads; ++h) {
+          for (size_t d = 0; d < dim; ++d) out.push_back(buffer[Index(b, i, h) + d]);
+        }
+      }
+    }
+    return out;
+  }
+  // Every element outside rows i < lengths[b] is still NaN.
+  ::testing::AssertionResult Untouched(const std::vector<int>& lengths) const {
+    std::vector<bool> inside(buffer.size(), false);
+    for (size_t b = 0; b < batch; ++b) {
+      for (size_t i = 0; i < static_cast<size_t>(lengths[b]); ++i) {
+        for (size_t h = 0; h < heads; ++h) {
+          for (size_t d = 0; d < dim; ++d) inside[Index(b, i, h) + d] = true;
+        }
+      }
+    }
+    for (size_t n = 0; n < buffer.size(); ++n) {
+      if (!inside[n] && !std::isnan(buffer[n])) {
+        return ::testing::AssertionFailure() << "wrote element " << n << " outside the rows";
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+};
+
+// One attention problem: shapes, layouts, options; runs the library and the
+// two references and compares them by the project's rule.
+struct Case {
+  int batch = 1, heads = 1, kv_heads = 0, dim = 8, q_len = 1, kv_len = 1;
+  Layout q_layout = Layout::kBTHD, kv_layout = Layout::kBTHD, out_layout = Layout::kBTHD;
+  bool causal = true;
+  float scale = 0.0f;
+  std::vector<int> q_lengths, kv_lengths;  // empty: the padded lengths
+  bool with_lse = true, with_probabilities = false;
+  uint32_t seed = 1;
+
+  std::string Describe() const {
+    return "B=" + std::to_string(batch) + " H=" + std::to_string(heads) +
+           " Hkv=" + std::to_string(kv_heads) + " D=" + std::to_string(dim) +
+           " Tq=" + std::to_string(q_len) + " Tkv=" + std::to_string(kv_len) +
+           " q:" + Name(q_layout) + " kv:" + Name(kv_layout) + " out:" + Name(out_layout) +
+           (causal ? " causal" : " full") + (q_lengths.empty() ? "" : " ragged");
+  }
+
+  // The rule compares max errors, and the max error of a few values is
+  // mostly luck: small cases are run with several inputs until about
+  // kMinRows rows (lse values) are compared at once.
+  static constexpr size_t kMinRows = 128, kMaxRepeats = 32;
+
+  struct Results {
+    std::vector<float> out, plain, lse, plain_lse, p, plain_p;
+    std::vector<double> truth, truth_lse, truth_p;
+  };
+
+  ::testing::AssertionResult Check() const {
+    size_t rows = 0;
+    for (int b = 0; b < batch; ++b) {
+      rows += static_cast<size_t>(q_lengths.empty() ? q_len : q_lengths[static_cast<size_t>(b)]);
+    }
+    rows *= static_cast<size_t>(heads);
+    const size_t repeats = rows == 0 ? 1 : std::min(kMaxRepeats, (kMinRows + rows - 1) / rows);
+    Results all;
+    for (size_t rep = 0; rep < repeats; ++rep) {
+      if (auto r = RunOnce(seed + 3 * static_cast<uint32_t>(rep), &all); !r) return r;
+    }
+    if (auto r = test::WithinRule(all.out, all.plain, all.truth); !r) return r << " (out)";
+    if (with_lse) {
+      if (auto r = test::WithinRule(all.lse, all.plain_lse, all.truth_lse); !r) {
+        return r << " (lse)";
+      }
+    }
+    if (with_probabilities) {
+      if (auto r = test::WithinRule(all.p, all.plain_p, all.truth_p); !r) {
+        return r << " (probabilities)";
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // One run with inputs from `seed`: appends what to compare to *all, and
+  // checks what must hold exactly (untouched rows, empty rows' lse).
+  ::testing::AssertionResult RunOnce(uint32_t inputs, Results* all) const {
+    const int kvh = kv_heads == 0 ? heads : kv_heads;
+    const auto B = static_cast<size_t>(batch), H = static_cast<size_t>(heads),
+               KVH = static_cast<size_t>(kvh), D = static_cast<size_t>(dim),
+               TQ = static_cast<size_t>(q_len), TKV = static_cast<size_t>(kv_len);
+    Tensor q(q_layout, B, TQ, H, D), k(kv_layout, B, TKV, KVH, D), v(kv_layout, B, TKV, KVH, D),
+        out(out_layout, B, TQ, H, D);
+    q.FillRandom(inputs, -2.0f, 2.0f);
+    k.FillRandom(inputs + 1, -2.0f, 2.0f);
+    v.FillRandom(inputs + 2);
+    AttentionShape shape;
+    shape.batch = batch;
+    shape.num_heads = heads;
+    shape.num_kv_heads = kv_heads;
+    shape.head_dim = dim;
+    shape.q_len = q_len;
+    shape.kv_len = kv_len;
+    AttentionOptions options;
+    options.causal = causal;
+    options.scale = scale;
+    options.q_lengths = q_lengths.empty() ? nullptr : q_lengths.data();
+    options.kv_lengths = kv_lengths.empty() ? nullptr : kv_lengths.data();
+    const size_t rows = B * H * TQ;
+    std::vector<float> lse(rows, kNaN), probs(with_probabilities ? rows * TKV : 0, kNaN);
+    if (with_lse) options.lse = lse.data();
+    if (with_probabilities) options.probabilities = probs.data();
+    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, out.data(),
+              out.strides, options);
+
+    // The references write dense (B, T, H, D) outputs.
+    const float used_scale = scale != 0.0f ? scale : 1.0f / std::sqrt(static_cast<float>(dim));
+    const Strides dense = StridesBTHD(q_len, heads, dim);
+    std::vector<double> truth(B * TQ * H * D, 0.0), truth_lse(rows, 0.0),
+        truth_p(probs.size(), 0.0);
+    std::vector<float> plain(truth.size(), 0.0f), plain_lse(rows, 0.0f),
+        plain_p(probs.size(), 0.0f);
+    ref::Attention<double>(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
+                           truth.data(), dense, causal, static_cast<double>(used_scale),
+                           options.q_lengths, options.kv_lengths, truth_lse.data(),
+                           with_probabilities ? truth_p.data() : nullptr);
+    ref::Attention<float>(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
+                          plain.data(), dense, causal, used_scale, options.q_lengths,
+                          options.kv_lengths, plain_lse.data(),
+                          with_probabilities ? plain_p.data() : nullptr);
+    std::vector<int> q_rows = q_lengths;
+    if (q_rows.empty()) q_rows.assign(B, q_len);
+    // Compare the rows that exist; the others must be untouched.
+    for (size_t b = 0; b < B; ++b) {
+      const size_t n = static_cast<size_t>(q_rows[b]) * H * D;
+      const size_t first = b * TQ * H * D;
+      all->truth.insert(all->truth.end(), &truth[first], &truth[first] + n);
+      all->plain.insert(all->plain.end(), &plain[first], &plain[first] + n);
+      for (size_t h = 0; h < H; ++h) {
+        for (size_t i = 0; i < static_cast<size_t>(q_rows[b]); ++i) {
+          const size_t row = (b * H + h) * TQ + i;
+          // Rows that see no key: lse exactly -inf (the rule would treat
+          // -inf as a number), then left out of the comparison.
+          if (with_lse && std::isinf(truth_lse[row])) {
+            if (lse[row] != truth_lse[row]) {
+              return ::testing::AssertionFailure() << "lse of row " << row << ": " << lse[row];
+            }
+          } else {
+            all->lse.push_back(lse[row]);
+            all->plain_lse.push_back(plain_lse[row]);
+            all->truth_lse.push_back(truth_lse[row]);
+          }
+          for (size_t j = 0; j < (with_probabilities ? TKV : 0); ++j) {
+            all->p.push_back(probs[row * TKV + j]);
+            all->plain_p.push_back(plain_p[row * TKV + j]);
+            all->truth_p.push_back(truth_p[row * TKV + j]);
+          }
+        }
+      }
+    }
+    if (auto r = out.Untouched(q_rows); !r) return r;
+    const std::vector<float> got = out.Dense(q_rows);
+    all->out.insert(all->out.end(), got.begin(), got.end());
+    return ::testing::AssertionSuccess();
+  }
+};
+
+using AttentionTest = test::PerTarget;
+
+TEST_P(AttentionTest, EveryLayout) {
+  const Layout layouts[] = {Layout::kBTHD, Layout::kBHTD, Layout::kInterleaved, Layout::kPadded,
+                            Layout::kReversed};
+  uint32_t seed = 10;
+  for (Layout q : layouts) {
+    for (Layout kv : layouts) {
+      for (int q_len : {3, 61}) {  // The decode path, then the flash path.
+        Case c;
+        c.batch = 2;
+        c.heads = 3;
+        c.dim = 13;
+        c.q_len = q_len;
+        c.kv_len = q_len;
+        c.q_layout = q;
+        c.kv_layout = kv;
+        c.out_layout = q == Layout::kInterleaved ? Layout::kBHTD : q;
+        c.seed = seed++;
+        ASSERT_TRUE(c.Check()) << c.Describe();
+      }
+    }
+  }
+}
+
+// Grouped-query heads: 1 K/V head (multi-query), 2, and one per query head;
+// with one token and with a block of tokens.
+TEST_P(AttentionTest, GroupedQueryHeads) {
+  for (int kv_heads : {1, 2, 8}) {
+    for (int q_len : {1, 2, 50}) {
+      Case c;
+      c.heads = 8;
+      c.kv_heads = kv_heads;
+      c.dim = 16;
+      c.q_len = q_len;
+      c.kv_len = 70;
+      c.seed = static_cast<uint32_t>(kv_heads * 100 + q_len);
+      ASSERT_TRUE(c.Check()) << c.Describe();
+    }
+  }
+}
+
+// q_len < kv_len (bottom-right causal), q_len > kv_len (the first rows see
+// nothing), and non-causal, across the key block (256) and the decode
+// chunk (512) boundaries.
+TEST_P(AttentionTest, QueryAndKeyLengthsDiffer) {
+  struct Lengths {
+    int q, kv;
+  };
+  for (Lengths l : {Lengths{1, 1025}, Lengths{5, 600}, Lengths{49, 300}, Lengths{97, 97},
+                    Lengths{100, 257}, Lengths{30, 10}, Lengths{9, 0}}) {
+    for (bool causal : {true, false}) {
+      Case c;
+      c.heads = 2;
+      c.dim = 24;
+      c.q_len = l.q;
+      c.kv_len = l.kv;
+      c.causal = causal;
+      c.with_probabilities = true;
+      c.seed = static_cast<uint32_t>(l.q * 7 + l.kv);
+      ASSERT_TRUE(c.Check()) << c.Describe();
+    }
+  }
+}
+
+// Lengths of 0, 1 and full in one batch, on both paths.
+TEST_P(AttentionTest, PerSequenceLengths) {
+  for (int q_len : {4, 60}) {
+    Case c;
+    c.batch = 5;
+    c.heads = 2;
+    c.dim = 8;
+    c.q_len = q_len;
+    c.kv_len = 70;
+    c.q_lengths = {0, 1, q_len, q_len / 2, 1};
+    c.kv_lengths = {0, 1, 70, 40, 0};
+    c.with_probabilities = true;
+    ASSERT_TRUE(c.Check()) << c.Describe();
+    c.causal = false;
+    ASSERT_TRUE(c.Check()) << c.Describe();
+  }
+}
+
+// Awkward sizes: context 1, 7, 97, 1025; head_dim 1, 3, 59, 64.
+TEST_P(AttentionTest, AwkwardSizes) {
+  uint32_t seed = 300;
+  for (int context : {1, 7, 97, 1025}) {
+    for (int dim : {1, 3, 59, 64}) {
+      if (context == 1025 && dim < 59) continue;  // Covered by the other sizes.
+      Case c;
+      c.heads = 2;
+      c.dim = dim;
+      c.q_len = c.kv_len = context;
+      c.seed = seed++;
+      ASSERT_TRUE(c.Check()) << c.Describe();
+    }
+  }
+}
+
+TEST_P(AttentionTest, ExplicitScale) {
+  Case c;
+  c.heads = 2;
+  c.dim = 16;
+  c.q_len = c.kv_len = 40;
+  c.scale = 0.7f;
+  ASSERT_TRUE(c.Check()) << c.Describe();
+}
+
+// Two attentions of the same queries over disjoint key ranges merge through
+// their lse into the attention over all keys: the prefix [0, split) seen by
+// every query (non-causal), the rest with the causal mask.
+TEST_P(AttentionTest, MergeThroughLse) {
+  for (int q_len : {3, 60}) {
+    const int kv_len = 300, split = kv_len - q_len;
+    const size_t heads = 2, dim = 32, tq = static_cast<size_t>(q_len);
+    Tensor q(Layout::kBTHD, 1, static_cast<size_t>(q_len), heads, dim),
+        k(Layout::kBTHD, 1, kv_len, heads, dim), v(Layout::kBTHD, 1, kv_len, heads, dim);
+    q.FillRandom(1, -2, 2);
+    k.FillRandom(2, -2, 2);
+    v.FillRandom(3);
+    AttentionShape whole;
+    whole.num_heads = heads;
+    whole.head_dim = dim;
+    whole.q_len = q_len;
+    whole.kv_len = kv_len;
+    const size_t n = tq * heads * dim, rows = heads * tq;
+    std::vector<float> out(n), out1(n), out2(n), lse(rows), lse1(rows), lse2(rows);
+    AttentionOptions options;
+    options.lse = lse.data();
+    const Strides dense = StridesBTHD(q_len, heads, dim);
+    Attention(whole, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, out.data(),
+              dense, options);
+    AttentionShape prefix = whole, rest = whole;
+    prefix.kv_len = split;
+    rest.kv_len = q_len;
+    AttentionOptions first = options, second = options;
+    first.causal = false;
+    first.lse = lse1.data();
+    second.lse = lse2.data();
+    Attention(prefix, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, out1.data(),
+              dense, first);
+    const size_t offset = static_cast<size_t>(split) * heads * dim;
+    Attention(rest, q.data(), q.strides, k.data() + offset, k.strides, v.data() + offset, v.strides,
+              out2.data(), dense, second);
+    // The merge, in double: lse = log(e1 + e2), out = w1 out1 + w2 out2.
+    std::vector<float> merged(n), merged_lse(rows);
+    std::vector<double> truth(n), truth_lse(rows);
+    std::vector<float> plain(n), plain_lse(rows);
+    for (size_t i = 0; i < tq; ++i) {
+      for (size_t h = 0; h < heads; ++h) {
+        const size_t row = h * tq + i;
+        const double m = std::max(lse1[row], lse2[row]);
+        const double e1 = std::exp(lse1[row] - m), e2 = std::exp(lse2[row] - m);
+        merged_lse[row] = static_cast<float>(m + std::log(e1 + e2));
+        for (size_t d = 0; d < dim; ++d) {
+          const size_t at = (i * heads + h) * dim + d;
+          merged[at] = static_cast<float>((e1 * out1[at] + e2 * out2[at]) / (e1 + e2));
+        }
+      }
+    }
+    ref::Attention<double>(whole, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
+                           truth.data(), dense, true, 1.0 / std::sqrt(double(dim)), nullptr,
+                           nullptr, truth_lse.data(), nullptr);
+    ref::Attention<float>(whole, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
+                          plain.data(), dense, true, 1.0f / std::sqrt(float(dim)), nullptr, nullptr,
+                          plain_lse.data(), nullptr);
+    EXPECT_TRUE(test::WithinRule(merged, plain, truth)) << "merged out, q_len " << q_len;
+    EXPECT_TRUE(test::WithinRule(merged_lse, plain_lse, truth_lse)) << "merged lse";
+    EXPECT_TRUE(test::WithinRule(out, plain, truth)) << "whole out";
+  }
+}
+
+// A NaN or inf in a key or value at position p changes no bit of the rows
+// that cannot see p (causal, bottom-right), on both paths.
+TEST_P(AttentionTest, FutureKeysAndValuesCannotLeak) {
+  for (int q_len : {2, 60}) {
+    const int kv_len = q_len + 20, heads = 4, dim = 16;
+    Tensor q(Layout::kBTHD, 1, static_cast<size_t>(q_len), heads, dim),
+        k(Layout::kBTHD, 1, static_cast<size_t>(kv_len), heads, dim),
+        v(Layout::kBTHD, 1, static_cast<size_t>(kv_len), heads, dim);
+    q.FillRandom(5);
+    k.FillRandom(6);
+    v.FillRandom(7);
+    AttentionShape shape;
+    shape.num_heads = heads;
+    shape.head_dim = dim;
+    shape.q_len = q_len;
+    shape.kv_len = kv_len;
+    const Strides dense = StridesBTHD(q_len, heads, dim);
+    const size_t n = static_cast<size_t>(q_len) * heads * dim;
+    std::vector<float> clean(n), poisoned(n);
+    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, clean.data(),
+              dense);
+    const int p = kv_len - q_len / 2;  // Seen by the last q_len / 2 queries.
+    for (float poison : {kNaN, std::numeric_limits<float>::infinity()}) {
+      Tensor k2 = k, v2 = v;
+      for (int h = 0; h < heads; ++h) {
+        k2.buffer[k2.Index(0, static_cast<size_t>(p), static_cast<size_t>(h)) + 3] = poison;
+        v2.buffer[v2.Index(0, static_cast<size_t>(p), static_cast<size_t>(h)) + 5] = poison;
+      }
+      Attention(shape, q.data(), q.strides, k2.data(), k2.strides, v2.data(), v2.strides,
+                poisoned.data(), dense);
+      const int first_seeing = p - (kv_len - q_len);
+      for (int i = 0; i < q_len; ++i) {
+        for (size_t e = 0; e < size_t{heads} * dim; ++e) {
+          const size_t at = static_cast<size_t>(i) * heads * dim + e;
+          if (i < first_seeing) {
+            ASSERT_EQ(std::memcmp(&clean[at], &poisoned[at], sizeof(float)), 0)
+                << "row " << i << " changed";
+          } else if (std::isnan(poison)) {
+            // A NaN score makes the row NaN. (An infinite key may give a
+            // -inf score, weight 0, and only 0 * inf in one element.)
+            ASSERT_TRUE(std::isnan(poisoned[at])) << "row " << i << " sees the poison";
+          }
+        }
+      }
+    }
+  }
+}
+
+// 1, 2 and 3 threads give the same bits, on both paths and with split keys.
+TEST_P(AttentionTest, ThreadCountDoesNotChangeBits) {
+  for (int q_len : {1, 70}) {
+    const int kv_len = 1300, heads = 2, dim = 20;
+    Tensor q(Layout::kBTHD, 2, static_cast<size_t>(q_len), heads, dim),
+        k(Layout::kBTHD, 2, kv_len, heads, dim), v(Layout::kBTHD, 2, kv_len, heads, dim);
+    q.FillRandom(8);
+    k.FillRandom(9);
+    v.FillRandom(10);
+    AttentionShape shape;
+    shape.batch = 2;
+    shape.num_heads = heads;
+    shape.head_dim = dim;
+    shape.q_len = q_len;
+    shape.kv_len = kv_len;
+    const size_t n = 2 * static_cast<size_t>(q_len) * heads * dim;
+    std::vector<float> one(n);
+    AttentionOptions options;
+    options.run.num_threads = 1;
+    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, one.data(),
+              StridesBTHD(q_len, heads, dim), options);
+    for (int threads : {2, 3}) {
+      std::vector<float> many(n);
+      options.run.num_threads = threads;
+      Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, many.data(),
+                StridesBTHD(q_len, heads, dim), options);
+      ASSERT_EQ(std::memcmp(one.data(), many.data(), n * sizeof(float)), 0)
+          << threads << " threads, q_len " << q_len;
+    }
+  }
+}
+
+MHSA_INSTANTIATE_PER_TARGET(AttentionTest);
+
+// Keys past a sequence's kv_length are never read and out rows past its
+// q_length never written: both lie on a page with no access rights, which
+// faults at the first touch.
+TEST(AttentionContract, LengthsBoundEveryAccess) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const int heads = 2, dim = 32, q_len = 64, kv_len = 96;  // 256 bytes per position.
+  const int q_length = 40, kv_length = 80;
+  const size_t row_bytes = size_t{heads} * dim * sizeof(float);
+  struct Map {
+    char* at;
+    size_t bytes;
+  };
+  std::vector<Map> maps;
+  // Each buffer ends exactly where its first forbidden row starts.
+  auto guarded = [&](size_t valid_rows, size_t total_rows) {
+    const size_t before = valid_rows * row_bytes, size = total_rows * row_bytes;
+    const size_t head = (before + page - 1) / page * page;
+    char* map = static_cast<char*>(mmap(nullptr, head + size + page, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    EXPECT_NE(map, MAP_FAILED);
+    EXPECT_EQ(mprotect(map + head, size + page, PROT_NONE), 0);
+    maps.push_back({map, head + size + page});
+    return reinterpret_cast<float*>(map + head - before);
+  };
+  float* q = guarded(q_length, q_len);
+  float* k = guarded(kv_length, kv_len);
+  float* v = guarded(kv_length, kv_len);
+  float* out = guarded(q_length, q_len);
+  const std::vector<float> values = test::Random(size_t{kv_length} * heads * dim, 11);
+  std::copy_n(values.data(), size_t{q_length} * heads * dim, q);
+  std::copy_n(values.data(), values.size(), k);
+  std::copy_n(values.data(), values.size(), v);
+  AttentionShape shape;
+  shape.num_heads = heads;
+  shape.head_dim = dim;
+  shape.q_len = q_len;
+  shape.kv_len = kv_len;
+  const int q_lengths[] = {q_length}, kv_lengths[] = {kv_length};
+  AttentionOptions options;
+  options.q_lengths = q_lengths;
+  options.kv_lengths = kv_lengths;
+  for (const std::string& target : AvailableTargets()) {
+    SetTarget(target);
+    for (bool causal : {true, false}) {
+      options.causal = causal;
+      Attention(shape, q, StridesBTHD(q_len, heads, dim), k, StridesBTHD(kv_len, heads, dim), v,
+                StridesBTHD(kv_len, heads, dim), out, StridesBTHD(q_len, heads, dim), options);
+      EXPECT_FALSE(std::isnan(out[0])) << target;
+    }
+  }
+  SetTarget("");
+  for (const Map& m : maps) munmap(m.at, m.bytes);
+}
+
+// A caller's workspace of exactly the queried size serves the call and gives
+// the bits of the default scratch; one byte less is refused before any work.
+TEST(AttentionContract, CallerWorkspace) {
+  const int heads = 4, dim = 16;
+  for (int q_len : {1, 100}) {
+    const int kv_len = 700;
+    Tensor q(Layout::kBTHD, 2, static_cast<size_t>(q_len), heads, dim),
+        k(Layout::kBTHD, 2, kv_len, heads, dim), v(Layout::kBTHD, 2, kv_len, heads, dim);
+    q.FillRandom(1);
+    k.FillRandom(2);
+    v.FillRandom(3);
+    AttentionShape shape;
+    shape.batch = 2;
+    shape.num_heads = heads;
+    shape.num_kv_heads = 2;
+    shape.head_dim = dim;
+    shape.q_len = q_len;
+    shape.kv_len = kv_len;
+    const size_t n = 2 * static_cast<size_t>(q_len) * heads * dim;
+    std::vector<float> expected(n), got(n, kNaN), lse(2 * heads * static_cast<size_t>(q_len));
+    AttentionOptions options;
+    options.lse = lse.data();
+    options.run.num_threads = 2;
+    const Strides dense = StridesBTHD(q_len, heads, dim);
+    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, expected.data(),
+              dense, options);
+    const size_t bytes = AttentionWorkspaceBytes(shape, options);
+    std::vector<char> workspace(bytes + 1);
+    options.run.workspace = workspace.data() + 1;  // Misaligned on purpose.
+    options.run.workspace_bytes = bytes - 1;
+    EXPECT_THROW(Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
+                           got.data(), dense, options),
+                 std::invalid_argument);
+    EXPECT_TRUE(std::isnan(got[0])) << "a refused call wrote its output";
+    options.run.workspace_bytes = bytes;
+    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, got.data(),
+              dense, options);
+    EXPECT_EQ(std::memcmp(expected.data(), got.data(), n * sizeof(float)), 0);
+  }
+}
+
+TEST(AttentionContract, ReleaseScratchFreesTheThreadsBuffer) {
+  AttentionShape shape;
+  shape.num_heads = 2;
+  shape.head_dim = 64;
+  shape.q_len = shape.kv_len = 2000;
+  std::vector<float> x(size_t{2000} * 2 * 64, 0.5f), out(x.size());
+  const Strides s = StridesBTHD(2000, 2, 64);
+  Attention(shape, x.data(), s, x.data(), s, x.data(), s, out.data(), s);
+  EXPECT_GT(ScratchBytes(), size_t{2000} * 64 * sizeof(float)) << "k alone is this big";
+  ReleaseScratch();
+  EXPECT_EQ(ScratchBytes(), 0u);
+}
+
+// Every refusal names what was expected and what was given.
+TEST(AttentionContract, RefusesBadArguments) {
+  std::vector<float> buffer(4096, 0.0f), out(4096);
+  AttentionShape shape;
+  shape.num_heads = 4;
+  shape.head_dim = 8;
+  shape.q_len = shape.kv_len = 16;
+  const Strides s = StridesBTHD(16, 4, 8);
+  auto expect_refusal = [&](const AttentionShape& sh, const float* q, Strides qs, float* o,
+                            Strides os, const AttentionOptions& options, const char* needle) {
+    try {
+      Attention(sh, q, qs, buffer.data(), s, buffer.data(), s, o, os, options);
+      ADD_FAILURE() << "accepted; expected a refusal mentioning '" << needle << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const AttentionOptions none;
+  AttentionShape bad = shape;
+  bad.num_kv_heads = 3;
+  expect_refusal(bad, buffer.data(), s, out.data(), s, none, "num_kv_heads to divide");
+  bad = shape;
+  bad.head_dim = 0;
+  expect_refusal(bad, buffer.data(), s, out.data(), s, none, "head_dim > 0");
+  bad = shape;
+  bad.q_len = -1;
+  expect_refusal(bad, buffer.data(), s, out.data(), s, none, "q_len >= 0");
+  expect_refusal(shape, nullptr, s, out.data(), s, none, "non-null q");
+  expect_refusal(shape, buffer.data(), s, nullptr, s, none, "non-null out");
+  // An output whose positions overlap: stride 4 floats for rows of 4 x 8.
+  expect_refusal(shape, buffer.data(), s, out.data(), Strides{512, 4, 8}, none, "do not overlap");
+  // Negative strides are fine until they overlap.
+  expect_refusal(shape, buffer.data(), s, out.data() + 4000, Strides{512, -8, -1}, none,
+                 "do not overlap");
+  expect_refusal(shape, buffer.data(), s, buffer.data(), s, none, "not to overlap q");
+  AttentionOptions lengths;
+  const int too_long[] = {17};
+  lengths.q_lengths = too_long;
+  expect_refusal(shape, buffer.data(), s, out.data(), s, lengths, "q_lengths[0] in [0, 16]");
+  const int negative[] = {-1};
+  lengths.q_lengths = nullptr;
+  lengths.kv_lengths = negative;
+  expect_refusal(shape, buffer.data(), s, out.data(), s, lengths, "kv_lengths[0] in [0, 16]");
+  AttentionOptions nan_scale;
+  nan_scale.scale = kNaN;
+  expect_refusal(shape, buffer.data(), s, out.data(), s, nan_scale, "finite scale");
+  AttentionOptions threads;
+  threads.run.num_threads = -2;
+  expect_refusal(shape, buffer.data(), s, out.data(), s, threads, "num_threads >= 0");
+  AttentionOptions lse_into_out;
+  lse_into_out.lse = out.data() + 10;
+  expect_refusal(shape, buffer.data(), s, out.data(), s, lse_into_out, "out not to overlap lse");
+  bad = shape;
+  bad.q_len = 1 << 30;
+  expect_refusal(bad, buffer.data(), Strides{0, int64_t{1} << 40, 8}, out.data(), s, none,
+                 "overflow");
+}
+
+}  // namespace
+}  // namespace mhsa
