@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <random>
 #include <string>
@@ -68,6 +69,107 @@ TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
     }
   }
 }
+// Every transpose, alpha and beta of the public Sgemm, with strides above
+// the minimum, against the reference. beta == 0 must not read C (NaN there).
+TEST_P(GemmTest, SgemmTransposesAlphaBeta) {
+  uint32_t seed = 500;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      for (const size_t m : {1u, 13u, 97u}) {
+        for (const size_t n : {1u, 33u, 64u}) {
+          const size_t k = (m * n) % 2 == 0 ? 257 : 31;
+          for (const float alpha : {1.0f, -0.5f}) {
+            for (const float beta : {0.0f, 1.0f, 0.75f}) {
+              const size_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+              const size_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+              const size_t lda = a_cols + 2, ldb = b_cols + 1, ldc = n + 3;
+              std::vector<float> a(a_rows * lda, kNaN), b(b_rows * ldb, kNaN);
+              const auto av = Random(a_rows * a_cols, seed++), bv = Random(b_rows * b_cols, seed++);
+              for (size_t i = 0; i < a_rows; ++i) std::copy_n(&av[i * a_cols], a_cols, &a[i * lda]);
+              for (size_t i = 0; i < b_rows; ++i) std::copy_n(&bv[i * b_cols], b_cols, &b[i * ldb]);
+              const auto c0 = Random(m * ldc, seed++);
+              std::vector<float> c = c0;
+              if (beta == 0.0f) std::fill(c.begin(), c.end(), kNaN);
+              std::vector<double> truth(c0.begin(), c0.end());
+              std::vector<float> plain = c0;
+              const auto i = [](size_t v) { return static_cast<int>(v); };
+              Sgemm(ta, tb, i(m), i(n), i(k), alpha, a.data(), i(lda), b.data(), i(ldb), beta,
+                    c.data(), i(ldc));
+              ref::Gemm<double>(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
+                                truth.data(), ldc);
+              ref::Gemm<float>(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta,
+                               plain.data(), ldc);
+              std::vector<float> fast_rows, plain_rows;
+              std::vector<double> truth_rows;
+              for (size_t r = 0; r < m; ++r) {
+                for (size_t j = 0; j < ldc; ++j) {
+                  if (j >= n) {  // Padding: untouched.
+                    ASSERT_EQ(std::memcmp(&c[r * ldc + j], beta == 0.0f ? &kNaN : &c0[r * ldc + j],
+                                          sizeof(float)),
+                              0);
+                    continue;
+                  }
+                  fast_rows.push_back(c[r * ldc + j]);
+                  plain_rows.push_back(plain[r * ldc + j]);
+                  truth_rows.push_back(truth[r * ldc + j]);
+                }
+              }
+              ASSERT_TRUE(test::WithinRule(fast_rows, plain_rows, truth_rows))
+                  << "ta=" << ta << " tb=" << tb << " m=" << m << " n=" << n << " k=" << k
+                  << " alpha=" << alpha << " beta=" << beta;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// alpha == 0 or k == 0 read neither A nor B (NaN there changes nothing):
+// C = beta * C, exactly 0 for beta == 0 even over NaN.
+TEST_P(GemmTest, SgemmWithoutAProduct) {
+  std::vector<float> a(64, kNaN), b(64, kNaN);
+  std::vector<float> c(16, 2.0f);
+  Sgemm(false, false, 4, 4, 4, 0.0f, a.data(), 4, b.data(), 4, 0.5f, c.data(), 4);
+  for (float v : c) EXPECT_EQ(v, 1.0f);
+  std::fill(c.begin(), c.end(), kNaN);
+  Sgemm(true, true, 4, 4, 0, 1.0f, nullptr, 4, nullptr, 1, 0.0f, c.data(), 4);
+  for (float v : c) EXPECT_EQ(v, 0.0f);
+  Sgemm(false, false, 0, 4, 4, 1.0f, nullptr, 4, nullptr, 4, 0.0f, nullptr, 4);  // Nothing to do.
+}
+
+TEST(GemmContract, SgemmRefusals) {
+  std::vector<float> a(64), b(64), c(64);
+  const auto expect = [](const std::function<void()>& call, const std::string& needle) {
+    try {
+      call();
+      ADD_FAILURE() << "accepted; expected '" << needle << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect([&] { Sgemm(false, false, -1, 4, 4, 1, a.data(), 4, b.data(), 4, 0, c.data(), 4); },
+         "m >= 0");
+  expect([&] { Sgemm(false, false, 4, 4, 8, 1, a.data(), 4, b.data(), 4, 0, c.data(), 4); },
+         "lda >= 8");
+  expect([&] { Sgemm(true, false, 4, 4, 8, 1, a.data(), 3, b.data(), 4, 0, c.data(), 4); },
+         "lda >= 4");
+  expect([&] { Sgemm(false, true, 4, 4, 8, 1, a.data(), 8, b.data(), 4, 0, c.data(), 4); },
+         "ldb >= 8");
+  expect([&] { Sgemm(false, false, 4, 5, 4, 1, a.data(), 4, b.data(), 5, 0, c.data(), 4); },
+         "ldc >= 5");
+  expect([&] { Sgemm(false, false, 4, 4, 4, 1, nullptr, 4, b.data(), 4, 0, c.data(), 4); },
+         "non-null a");
+  expect([&] { Sgemm(false, false, 4, 4, 4, 1, a.data(), 4, b.data(), 4, 0, a.data() + 2, 4); },
+         "C and A to be separate");
+  expect(
+      [&] {
+        const int most = std::numeric_limits<int>::max();
+        Sgemm(false, false, most, 4, 4, 1, a.data(), most, b.data(), 4, 0, c.data(), 4);
+      },
+      "overflows");
+}
+
 MHSA_INSTANTIATE_PER_TARGET(GemmTest);
 
 using SoftmaxTest = test::PerTarget;

@@ -1,0 +1,222 @@
+// The layer with a KV cache: a prefill, one-token steps and chunks of any
+// length give, position by position, what one Forward over the whole
+// sequence gives (by the project's error rule, against the float64
+// reference of the whole sequence), on every target; and a cache refuses
+// what would corrupt it, unchanged.
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "error_rule.h"
+#include "layer_helpers.h"
+#include "mhsa/mhsa.h"
+#include "reference.h"
+#include "target_param.h"
+#include "test_data.h"
+
+namespace mhsa {
+namespace {
+
+struct Sizes {
+  int batch, context, embedding_dim, head_dim, num_heads;
+};
+
+// Feeds x through a cache in pieces of the given lengths and returns the
+// concatenated outputs, [batch][context][attention_dim].
+std::vector<float> InPieces(const MultiHeadedSelfAttention& layer, const std::vector<float>& x,
+                            const Sizes& s, const std::vector<int>& pieces, KVCache* cache) {
+  const auto e = static_cast<size_t>(s.embedding_dim),
+             a = static_cast<size_t>(layer.attention_dim());
+  const auto b_count = static_cast<size_t>(s.batch), t = static_cast<size_t>(s.context);
+  std::vector<float> out(b_count * t * a);
+  size_t at = 0;
+  for (int piece : pieces) {
+    const auto n = static_cast<size_t>(piece);
+    std::vector<float> x_piece(b_count * n * e), out_piece(b_count * n * a);
+    for (size_t b = 0; b < b_count; ++b) {
+      std::memcpy(&x_piece[b * n * e], &x[(b * t + at) * e], n * e * sizeof(float));
+    }
+    EXPECT_EQ(cache->size(), static_cast<int>(at));
+    layer.Forward(x_piece.data(), s.batch, piece, out_piece.data(), *cache);
+    for (size_t b = 0; b < b_count; ++b) {
+      std::memcpy(&out[(b * t + at) * a], &out_piece[b * n * a], n * a * sizeof(float));
+    }
+    at += n;
+  }
+  EXPECT_EQ(at, t);
+  return out;
+}
+
+// Random piece lengths summing to `total`: a prefill, then steps of one and
+// chunks, drawn from `seed`.
+std::vector<int> RandomPieces(int total, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::vector<int> pieces;
+  int left = total;
+  std::uniform_int_distribution<int> prefill(1, total);
+  pieces.push_back(prefill(gen));
+  left -= pieces.back();
+  while (left > 0) {
+    const int kind = static_cast<int>(gen() % 3);
+    int n = kind == 0 ? 1 : static_cast<int>(gen() % static_cast<uint32_t>(left)) + 1;
+    if (kind == 2) n = std::min(left, static_cast<int>(gen() % 7) + 1);
+    pieces.push_back(n);
+    left -= n;
+  }
+  return pieces;
+}
+
+using KVCacheTest = test::PerTarget;
+
+TEST_P(KVCacheTest, PiecesMatchTheWholeSequence) {
+  const Sizes shapes[] = {{2, 40, 24, 8, 4}, {1, 97, 7, 3, 2}, {1, 600, 16, 16, 2}};
+  uint32_t seed = 1;
+  for (const Sizes& s : shapes) {
+    const MultiHeadedSelfAttention layer =
+        test::RandomLayer(s.embedding_dim, s.head_dim, s.num_heads, seed);
+    const std::vector<float> weights = test::AllWeights(layer);
+    const auto x = test::Random(
+        static_cast<size_t>(s.batch) * static_cast<size_t>(s.context * s.embedding_dim), seed + 50);
+    const size_t n = static_cast<size_t>(s.batch * s.context * layer.attention_dim());
+    std::vector<double> truth(n);
+    std::vector<float> plain(n);
+    const auto sz = [](int v) { return static_cast<size_t>(v); };
+    ref::Forward(x.data(), sz(s.batch), sz(s.context), sz(s.embedding_dim), weights.data(),
+                 sz(s.num_heads), sz(s.head_dim), truth.data());
+    ref::Forward(x.data(), sz(s.batch), sz(s.context), sz(s.embedding_dim), weights.data(),
+                 sz(s.num_heads), sz(s.head_dim), plain.data());
+    std::vector<std::vector<int>> schedules = {
+        {s.context}, std::vector<int>(static_cast<size_t>(s.context), 1), {1, s.context - 1}};
+    for (uint32_t r = 0; r < 4; ++r) schedules.push_back(RandomPieces(s.context, seed * 10 + r));
+    KVCache cache(layer, s.batch, s.context + 3);
+    for (const auto& pieces : schedules) {
+      cache.Clear();
+      const std::vector<float> fast = InPieces(layer, x, s, pieces, &cache);
+      std::string split;
+      for (int p : pieces) split += std::to_string(p) + " ";
+      ASSERT_TRUE(test::WithinRule(fast, plain, truth))
+          << "T=" << s.context << " D=" << s.head_dim << " pieces " << split;
+    }
+    ++seed;
+  }
+}
+
+// The cache holds k = x·Wkᵀ and v = x·Wvᵀ at [batch][head][position][dim].
+TEST_P(KVCacheTest, StoresKeysAndValuesByHead) {
+  const Sizes s{2, 5, 6, 4, 3};
+  const MultiHeadedSelfAttention layer = test::RandomLayer(6, 4, 3, 7);
+  const std::vector<float> weights = test::AllWeights(layer);
+  const auto x = test::Random(2 * 5 * 6, 8);
+  KVCache cache(layer, 2, 9);
+  std::vector<float> out(2 * 5 * 12);
+  layer.Forward(x.data(), 2, 5, out.data(), cache);
+  for (size_t b = 0; b < 2; ++b) {
+    for (size_t h = 0; h < 3; ++h) {
+      for (size_t i = 0; i < 5; ++i) {
+        for (size_t d = 0; d < 4; ++d) {
+          double k = 0, v = 0;
+          for (size_t e = 0; e < 6; ++e) {
+            const double xe = x[(b * 5 + i) * 6 + e];
+            k += xe * weights[((h * 3 + 1) * 4 + d) * 6 + e];
+            v += xe * weights[((h * 3 + 2) * 4 + d) * 6 + e];
+          }
+          const size_t at = ((b * 3 + h) * 9 + i) * 4 + d;
+          EXPECT_NEAR(cache.keys()[at], k, 1e-5) << b << h << i << d;
+          EXPECT_NEAR(cache.values()[at], v, 1e-5) << b << h << i << d;
+        }
+      }
+    }
+  }
+  (void)s;
+}
+
+MHSA_INSTANTIATE_PER_TARGET(KVCacheTest);
+
+template <typename Call>
+void ExpectRefusal(const Call& call, const std::string& needle) {
+  try {
+    call();
+    ADD_FAILURE() << "accepted; expected a refusal mentioning '" << needle << "'";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// Every refusal leaves the cache as it was: the next valid call continues
+// the sequence exactly as if the refused one had not happened.
+TEST(KVCacheContract, RefusesWhatWouldCorruptIt) {
+  MultiHeadedSelfAttention layer = test::RandomLayer(8, 4, 2, 3);
+  const auto x = test::Random(2 * 6 * 8, 4);
+  std::vector<float> out(2 * 6 * 8), expected(2 * 6 * 8), got(2 * 6 * 8);
+  KVCache cache(layer, 2, 6);
+  KVCache reference_cache(layer, 2, 6);
+  layer.Forward(x.data(), 2, 3, out.data(), cache);
+  layer.Forward(x.data(), 2, 3, out.data(), reference_cache);
+  const auto snapshot = [](const KVCache& c) {
+    return std::vector<float>(c.keys(), c.keys() + 2 * 2 * 6 * 4);
+  };
+  const std::vector<float> keys_before = snapshot(cache);
+
+  ExpectRefusal([&] { layer.Forward(x.data(), 2, 4, out.data(), cache); },
+                "at most 3 new positions");
+  ExpectRefusal([&] { layer.Forward(x.data(), 1, 1, out.data(), cache); }, "expected batch 2");
+  const MultiHeadedSelfAttention other_shape = test::RandomLayer(8, 2, 4, 5);
+  ExpectRefusal([&] { other_shape.Forward(x.data(), 2, 1, out.data(), cache); },
+                "made for a layer with 4 heads of 2");
+  const MultiHeadedSelfAttention other_weights = test::RandomLayer(8, 4, 2, 6);
+  ExpectRefusal([&] { other_weights.Forward(x.data(), 2, 1, out.data(), cache); },
+                "filled with other weights");
+  EXPECT_EQ(cache.size(), 3);
+  EXPECT_EQ(snapshot(cache), keys_before);
+
+  // A copy of the layer has the same weights: it may continue the cache.
+  const MultiHeadedSelfAttention copy = layer;
+  copy.Forward(x.data() + 3 * 8, 1 * 2, 1, got.data(), cache);
+  layer.Forward(x.data() + 3 * 8, 2, 1, expected.data(), reference_cache);
+  EXPECT_EQ(std::memcmp(got.data(), expected.data(), 2 * 8 * sizeof(float)), 0);
+
+  // New weights make the filled cache stale, until it is cleared.
+  std::vector<float> w(3 * 4 * 8, 0.25f);
+  layer.SetHeadWeights(1, w.data(), w.data() + 32, w.data() + 64);
+  ExpectRefusal([&] { layer.Forward(x.data(), 2, 1, out.data(), cache); },
+                "filled with other weights");
+  cache.Clear();
+  EXPECT_EQ(cache.size(), 0);
+  layer.Forward(x.data(), 2, 6, out.data(), cache);
+  EXPECT_EQ(cache.size(), 6);
+
+  KVCache moved = std::move(cache);
+  ExpectRefusal([&] { layer.Forward(x.data(), 2, 1, out.data(), cache); }, "moved from");
+  EXPECT_EQ(moved.size(), 6);
+  EXPECT_EQ(moved.capacity(), 6);
+  ExpectRefusal([&] { KVCache bad(layer, 0, 4); }, "batch > 0");
+  ExpectRefusal([&] { KVCache bad(layer, 1, -4); }, "max_context > 0");
+  ExpectRefusal([&] { KVCache bad(layer, 1 << 30, 1 << 30); }, "overflows");
+}
+
+// The queried workspace serves cached calls of any size the cache allows.
+TEST(KVCacheContract, CallerWorkspace) {
+  const MultiHeadedSelfAttention layer = test::RandomLayer(16, 8, 2, 9);
+  const auto x = test::Random(700 * 16, 10);
+  KVCache cache(layer, 1, 700), own(layer, 1, 700);
+  RunOptions options;
+  options.num_threads = 2;
+  std::vector<char> workspace(layer.WorkspaceBytes(1, 200, cache, options));
+  options.workspace = workspace.data();
+  options.workspace_bytes = workspace.size();
+  std::vector<float> a(200 * 16), b(200 * 16);
+  for (int piece : {200, 1, 199, 200}) {
+    const float* in = x.data() + cache.size() * 16;
+    layer.Forward(in, 1, piece, a.data(), cache, options);
+    layer.Forward(in, 1, piece, b.data(), own);
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), static_cast<size_t>(piece) * 16 * sizeof(float)), 0);
+  }
+}
+
+}  // namespace
+}  // namespace mhsa
