@@ -223,6 +223,16 @@ void KVCache::Clear() {
   impl_->size = 0;
   impl_->weights_id = 0;
 }
+void KVCache::Truncate(int size) {
+  CheckUsable(impl_ != nullptr, "KVCache");
+  if (size < 0 || static_cast<size_t>(size) > impl_->size) {
+    ThrowInvalid("expected a size in [0, " + std::to_string(impl_->size) +
+                 "] (positions cached), got " + std::to_string(size));
+  }
+  impl_->size = static_cast<size_t>(size);
+  if (size == 0) impl_->weights_id = 0;
+}
+
 const float* KVCache::keys() const { return impl_ ? impl_->keys.data() : nullptr; }
 const float* KVCache::values() const { return impl_ ? impl_->values.data() : nullptr; }
 

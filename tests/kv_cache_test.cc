@@ -96,6 +96,11 @@ TEST_P(KVCacheTest, PiecesMatchTheWholeSequence) {
     KVCache cache(layer, s.batch, s.context + 3);
     for (const auto& pieces : schedules) {
       cache.Clear();
+      // A drafted piece that is rolled back first must leave no trace.
+      std::vector<float> draft(static_cast<size_t>(s.batch * 2 * layer.attention_dim()));
+      const auto junk = test::Random(static_cast<size_t>(s.batch * 2 * s.embedding_dim), 99);
+      layer.Forward(junk.data(), s.batch, 2, draft.data(), cache);
+      cache.Truncate(0);
       const std::vector<float> fast = InPieces(layer, x, s, pieces, &cache);
       std::string split;
       for (int p : pieces) split += std::to_string(p) + " ";
@@ -190,9 +195,15 @@ TEST(KVCacheContract, RefusesWhatWouldCorruptIt) {
   layer.Forward(x.data(), 2, 6, out.data(), cache);
   EXPECT_EQ(cache.size(), 6);
 
+  // Truncating forgets the last positions; more than were cached is refused.
+  cache.Truncate(4);
+  EXPECT_EQ(cache.size(), 4);
+  ExpectRefusal([&] { cache.Truncate(5); }, "size in [0, 4]");
+  ExpectRefusal([&] { cache.Truncate(-1); }, "size in [0, 4]");
+
   KVCache moved = std::move(cache);
   ExpectRefusal([&] { layer.Forward(x.data(), 2, 1, out.data(), cache); }, "moved from");
-  EXPECT_EQ(moved.size(), 6);
+  EXPECT_EQ(moved.size(), 4);
   EXPECT_EQ(moved.capacity(), 6);
   ExpectRefusal([&] { KVCache bad(layer, 0, 4); }, "batch > 0");
   ExpectRefusal([&] { KVCache bad(layer, 1, -4); }, "max_context > 0");

@@ -103,6 +103,9 @@ class KVCache {
   int capacity() const;  // max_context
   int batch() const;
   void Clear();  // size() becomes 0; the memory stays
+  // Keeps positions [0, size) and forgets the rest (drafted tokens a
+  // speculative decoder rejected, a beam rolled back). 0 <= size <= size().
+  void Truncate(int size);
 
   // Positions [0, size()) of [batch][num_heads][capacity][head_dim].
   const float* keys() const;
