@@ -9,7 +9,9 @@
 // A deadlock shows up as the ctest TIMEOUT set for this binary in
 // tests/CMakeLists.txt; nothing here waits without bound.
 #include <omp.h>
+#include <pthread.h>
 
+#include <cfenv>
 #include <cstring>
 #include <random>
 #include <string>
@@ -240,6 +242,87 @@ TEST_F(ThreadsTest, StdThreadsEachWithParallelRegion) {
     }
   }
   EXPECT_GE(filled, static_cast<size_t>(kThreads));
+}
+
+// RunOptions::num_threads sets one call's threads without touching OpenMP's
+// settings, and gives the serial bits.
+TEST_F(ThreadsTest, ThreadsPerCall) {
+  OmpSettings saved;
+  omp_set_num_threads(1);
+  for (int threads : {2, 3}) {
+    RunOptions options;
+    options.num_threads = threads;
+    for (const Job& job : jobs_) {
+      std::vector<float> out(job.want.size());
+      job.layer->Forward(job.x.data(), job.batch, job.context, out.data(), options);
+      EXPECT_TRUE(SameBits(out, job.want)) << threads << " threads";
+    }
+  }
+  EXPECT_EQ(omp_get_max_threads(), 1);
+}
+
+// The caller's floating-point environment (here: rounding upward, the
+// environment a workload might set and forget) reaches every worker for the
+// duration of the call, so 1, 2 and 3 threads still agree bit for bit; and
+// OpenMP's workers get their own environment back afterwards (a later call
+// in the default environment gives the serial bits again).
+TEST_F(ThreadsTest, CallersRoundingModeReachesEveryThread) {
+  OmpSettings saved;
+  std::vector<std::vector<float>> upward;
+  ASSERT_EQ(std::fesetround(FE_UPWARD), 0);
+  for (int threads : {1, 2, 3}) {
+    RunOptions options;
+    options.num_threads = threads;
+    for (size_t j = 0; j < jobs_.size(); ++j) {
+      std::vector<float> out(jobs_[j].want.size());
+      jobs_[j].layer->Forward(jobs_[j].x.data(), jobs_[j].batch, jobs_[j].context, out.data(),
+                              options);
+      if (threads == 1) {
+        upward.push_back(out);
+      } else {
+        EXPECT_TRUE(SameBits(out, upward[j])) << threads << " threads, job " << j;
+      }
+    }
+  }
+  EXPECT_EQ(std::fegetround(), FE_UPWARD) << "the caller's mode is the caller's";
+  std::fesetround(FE_TONEAREST);
+  // Rounding upward changes the result, or this test could not fail.
+  EXPECT_FALSE(SameBits(upward.back(), jobs_.back().want));
+  omp_set_num_threads(2);
+  for (const Job& job : jobs_) EXPECT_TRUE(SameBits(Run(job), job.want)) << "workers restored";
+}
+
+// A thread with a small stack can call Forward: no kernel keeps large
+// buffers on the stack (the README states the minimum tested here).
+TEST_F(ThreadsTest, SmallStack) {
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr size_t kStack = 512 << 10;  // ASan's redzones grow every frame.
+#else
+  constexpr size_t kStack = 64 << 10;
+#endif
+  struct Arguments {
+    const std::vector<Job>* jobs;
+    bool all_equal = true;
+  } arguments{&jobs_};
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, kStack), 0);
+  pthread_t thread;
+  const auto body = [](void* raw) -> void* {
+    auto* args = static_cast<Arguments*>(raw);
+    RunOptions serial;
+    serial.num_threads = 1;  // Everything on this thread's stack.
+    for (const Job& job : *args->jobs) {
+      std::vector<float> out(job.want.size());
+      job.layer->Forward(job.x.data(), job.batch, job.context, out.data(), serial);
+      args->all_equal = args->all_equal && SameBits(out, job.want);
+    }
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, body, &arguments), 0);
+  ASSERT_EQ(pthread_join(thread, nullptr), 0);
+  pthread_attr_destroy(&attr);
+  EXPECT_TRUE(arguments.all_equal);
 }
 
 }  // namespace
