@@ -1,6 +1,8 @@
 // libFuzzer harness for the public API: sizes of every kind (zero, negative,
 // huge, overflowing), null and overlapping pointers, random or hostile
-// weights and inputs, every SIMD target, one or two OpenMP threads.
+// weights and inputs, every SIMD target, one or two OpenMP threads, and the
+// same sequence fed again through a KVCache in pieces split where the input
+// says (a prefill, steps, chunks).
 //
 // The harness predicts, on its own and in 128-bit arithmetic, whether the
 // library must refuse a call. Refused calls must throw std::invalid_argument
@@ -112,7 +114,9 @@ double Gamma(double n) { return n * kU / (1 - n * kU); }
 //                                        + 2u |s_ij - max_j s_ij|    (max subtraction, exp's
 //                                        argument)
 //   p = softmax(s):            |dp_j| <= p_j (|ds_j| + max ds + g_T + 8u + 4u x key blocks)
-//                                        (exp <= 2u, the sum g_T, division, flash rescaling)
+//                                        (exp <= 2u, the sum g_T, division, and a rescaling
+//                                        per block of 64 keys or chunk of 512: the online
+//                                        softmax of the flash and decode paths)
 //   out_i = sum_j p_ij v_j:    |dout| <= sum_j p_j (g_E |x_j||Wv|ᵀ + |v_j| (|dp_j| / p_j)) + g_T
 //   sum_j p_j |v_j|
 // Second-order terms are left out, so the bound is only trusted when every
@@ -147,7 +151,7 @@ HeadCheck Bound(const float* x, size_t context, size_t e, const float* w, size_t
 
   const double ge = Gamma(static_cast<double>(e)), gd = Gamma(static_cast<double>(d));
   const double gt = Gamma(static_cast<double>(context));
-  const double blocks = static_cast<double>((context + 255) / 256);
+  const double blocks = static_cast<double>((context + 63) / 64 + (context + 511) / 512);
   HeadCheck check;
   check.exact.assign(context * d, 0.0);
   check.bound.assign(context * d, 0.0);
@@ -194,8 +198,9 @@ void Run(FuzzedDataProvider& in) {
   mhsa::MultiHeadedSelfAttention layer(e, a, h);
   const int d = a / h;
   const bool hostile = in.ConsumeBool();
-  // Each SetHeadWeights repacks every head's weights (src/layer.cc), so
-  // setting all heads costs heads x 3 x A x E: bounded like the work below.
+  // Each SetHeadWeights repacks the panels holding that head's rows
+  // (src/layer.cc): up to 3 x (head_dim + 2 x 31) rows of E, since panels
+  // are 32 rows wide. Setting every head is bounded like the work below.
   const bool affordable = static_cast<u128>(h) * 3 * ua * ue <= kWorkBudget;
   if (in.ConsumeBool() && affordable) {  // Otherwise the problem's initial weights.
     const size_t n = static_cast<size_t>(d) * ue;
@@ -221,7 +226,8 @@ void Run(FuzzedDataProvider& in) {
   const auto ud = static_cast<uint64_t>(d), uh = static_cast<uint64_t>(h);
   // The library: x, out and qkv (3 x out), per-thread packed blocks; the
   // harness: double copies of one head and three context x context matrices.
-  const u128 bytes = 4 * static_cast<u128>(b) * t * (ue + 4 * ua) +
+  // The KVCache adds 2 x out.
+  const u128 bytes = 4 * static_cast<u128>(b) * t * (ue + 6 * ua) +
                      2 * 4 * (t + 64) * (ud + 32) * 3 +
                      8 * static_cast<u128>(t) * (2 * ue + 6 * ud + 3 * t);
   const u128 work =
@@ -268,31 +274,59 @@ void Run(FuzzedDataProvider& in) {
   } catch (const std::exception& ex) {
     Fail(std::string("refused a valid call: ") + ex.what());
   }
+  // The same sequence through a KVCache, in pieces whose lengths the input
+  // chooses; the outputs are checked like the whole call's.
+  std::vector<float> pieces_out;
+  if (in.ConsumeBool()) {
+    mhsa::KVCache cache(layer, batch, context);
+    pieces_out.assign(out_count, std::numeric_limits<float>::quiet_NaN());
+    for (uint64_t done = 0; done < t;) {
+      const auto n = in.ConsumeIntegralInRange<uint64_t>(1, t - done);
+      std::vector<float> x_piece(b * n * ue), out_piece(b * n * ua);
+      for (uint64_t bi = 0; bi < b; ++bi) {
+        std::copy_n(&x[(bi * t + done) * ue], n * ue, &x_piece[bi * n * ue]);
+      }
+      try {
+        layer.Forward(x_piece.data(), batch, static_cast<int>(n), out_piece.data(), cache);
+      } catch (const std::exception& ex) {
+        Fail(std::string("refused a valid cached call: ") + ex.what());
+      }
+      for (uint64_t bi = 0; bi < b; ++bi) {
+        std::copy_n(&out_piece[bi * n * ua], n * ua, &pieces_out[(bi * t + done) * ua]);
+      }
+      done += n;
+    }
+  }
   if (hostile) return;
 
   std::vector<float> w(3 * ud * ue);
+  const std::vector<float>* results[] = {&out, &pieces_out};
   for (uint64_t head = 0; head < uh; ++head) {
     const size_t n = ud * ue;
     layer.GetHeadWeights(static_cast<int>(head), w.data(), w.data() + n, w.data() + 2 * n);
     for (uint64_t bi = 0; bi < b; ++bi) {
       const HeadCheck check = Bound(x.data() + bi * t * ue, t, ue, w.data(), ud);
-      for (uint64_t i = 0; i < t; ++i) {
-        for (uint64_t c = 0; c < ud; ++c) {
-          const float got = out[(bi * t + i) * ua + head * ud + c];
-          const double want = check.exact[i * ud + c];
-          // Every output is written and finite when inputs are well-behaved.
-          if (!std::isfinite(got)) Fail("non-finite output for finite, small inputs");
-          const double allowed = 2 * check.bound[i * ud + c];
-          if (check.trusted && !(std::fabs(got - want) <= allowed)) {
-            char message[256];
-            std::snprintf(message, sizeof message,
-                          "target %s B=%d T=%d E=%d A=%d H=%d: out[%llu][%llu][%llu] = %.9g, "
-                          "exact %.9g, allowed error %.3g",
-                          mhsa::ActiveTarget(), batch, context, e, a, h,
-                          static_cast<unsigned long long>(bi), static_cast<unsigned long long>(i),
-                          static_cast<unsigned long long>(head * ud + c), static_cast<double>(got),
-                          want, allowed);
-            Fail(message);
+      for (const std::vector<float>* result : results) {
+        if (result->empty()) continue;
+        const char* how = result == &out ? "whole" : "in pieces";
+        for (uint64_t i = 0; i < t; ++i) {
+          for (uint64_t c = 0; c < ud; ++c) {
+            const float got = (*result)[(bi * t + i) * ua + head * ud + c];
+            const double want = check.exact[i * ud + c];
+            // Every output is written and finite when inputs are well-behaved.
+            if (!std::isfinite(got)) Fail(std::string("non-finite output, ") + how);
+            const double allowed = 2 * check.bound[i * ud + c];
+            if (check.trusted && !(std::fabs(got - want) <= allowed)) {
+              char message[256];
+              std::snprintf(message, sizeof message,
+                            "%s: target %s B=%d T=%d E=%d A=%d H=%d: out[%llu][%llu][%llu] = "
+                            "%.9g, exact %.9g, allowed error %.3g",
+                            how, mhsa::ActiveTarget(), batch, context, e, a, h,
+                            static_cast<unsigned long long>(bi), static_cast<unsigned long long>(i),
+                            static_cast<unsigned long long>(head * ud + c),
+                            static_cast<double>(got), want, allowed);
+              Fail(message);
+            }
           }
         }
       }
