@@ -170,6 +170,13 @@ TEST_F(CliTest, HonoursAndChecksMhsaTarget) {
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_NE(forced.out.find("served by SIMD target: " + last + "\n"), std::string::npos)
       << forced.out;
+  // Names match in any case, as in the library.
+  std::string lower = last;
+  for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  const Result lower_case = Run("demo", "MHSA_TARGET=" + lower);
+  ASSERT_EQ(lower_case.exit_code, 0) << lower_case.err;
+  EXPECT_NE(lower_case.out.find("served by SIMD target: " + last + "\n"), std::string::npos)
+      << lower_case.out;
   const Result bad = Run("demo", "MHSA_TARGET=AVX9000");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(bad.out.empty());

@@ -148,10 +148,11 @@ int Run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
-    // The library ignores an MHSA_TARGET it cannot honour (it never prints
-    // or aborts); the command says so instead of silently running another.
-    if (const char* target = std::getenv("MHSA_TARGET"); target != nullptr && *target) {
-      mhsa::SetTarget(target);
+    // The library serves an MHSA_TARGET it cannot honour with its best
+    // target (it never prints or throws at first use); the command refuses
+    // the value instead of silently running another.
+    if (const std::string problem = mhsa::TargetEnvironmentError(); !problem.empty()) {
+      throw mhsa::cli::CaseError(problem);
     }
     const std::string command = argc > 1 ? argv[1] : "";
     if (command == "demo" && argc == 2) return Demo();
