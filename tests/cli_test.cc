@@ -70,13 +70,17 @@ class CliTest : public ::testing::Test {
     const fs::path input = Write("case.json", case_text);
     const fs::path output = dir_ / "out.json";
     const Result r = Run("run --input " + input.string() + " --output " + output.string());
-    EXPECT_EQ(r.exit_code, 2) << case_text;
+    EXPECT_EQ(r.exit_code, 2) << case_text.substr(0, 200);
     EXPECT_TRUE(r.out.empty()) << r.out;
     ASSERT_FALSE(r.err.empty());
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err << " lacks " << needle;
-    EXPECT_FALSE(fs::exists(output)) << case_text;
+    // Whatever the input holds, the message quotes a short excerpt of it.
+    EXPECT_LT(r.err.size(), kMaxMessageBytes) << r.err.substr(0, kMaxMessageBytes);
+    EXPECT_FALSE(fs::exists(output)) << case_text.substr(0, 200);
   }
+
+  static constexpr size_t kMaxMessageBytes = 400;
 
   fs::path dir_;
 };
@@ -160,6 +164,36 @@ TEST_F(CliTest, RefusesBadInput) {
   ExpectRefused(
       R"({"embedding_dim": 2, "attention_dim": 2000000000, "num_heads": 1, "embedded": [[[1, 2]]]})",
       "memory");
+}
+
+// Values that were echoed whole into the message: a 100,000-deep array (the
+// recursive echo overflowed the stack), megabytes of string, array or digits.
+TEST_F(CliTest, RefusesHugeOrDeepValuesInOneShortLine) {
+  const std::string tail = R"(, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})";
+  const size_t deep = 100000;
+  ExpectRefused(R"({"embedding_dim": )" + std::string(deep, '[') + std::string(deep, ']') + tail,
+                "nested");
+  // Deep inside embedded, and deep but unbalanced: refused before parsing.
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2, "embedded": )" +
+                    std::string(deep, '[') + std::string(deep, ']') + "}",
+                "nested");
+  ExpectRefused(std::string(deep, '{'), "nested");
+  // Brackets inside strings are not nesting.
+  ExpectRefused(R"({"embedding_dim": ")" + std::string(deep, '[') + "\"" + tail, "a string '[[[");
+  const std::string mega(1 << 20, 'x');
+  ExpectRefused(R"({"embedding_dim": ")" + mega + "\"" + tail, "a string 'xxx");
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, ")" +
+                    mega + "\"]]]}",
+                "a string 'xxx");
+  std::string numbers = "[1";
+  for (int i = 0; i < 200000; ++i) numbers += ",1";
+  ExpectRefused(R"({"embedding_dim": )" + numbers + "]" + tail, "an array of 200001 elements");
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, )" +
+                    numbers + "]]]]}",
+                "an array of 200001 elements");
+  ExpectRefused(R"({"embedding_dim": ")" + mega + tail, "JSON");  // Unterminated string.
+  ExpectRefused(R"({"embedding_dim": 1)" + std::string(1 << 20, '0') + tail, "overflow");
+  ExpectRefused("\x01\xff" + mega, "JSON");  // Not text at all.
 }
 
 TEST_F(CliTest, HonoursAndChecksMhsaTarget) {

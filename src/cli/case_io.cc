@@ -13,7 +13,43 @@ namespace {
 
 using nlohmann::json;
 
-const char* TypeName(const json& value) { return value.type_name(); }
+// Appends `text` to `out` with printable ASCII as it is and other bytes as
+// \xNN (so is `quote`, and the backslash, when quoting), stopping before
+// the appended part would exceed `max_chars`. Returns whether all of `text`
+// fit.
+bool AppendEscaped(std::string_view text, size_t max_chars, char quote, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t used = 0;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    const bool plain = byte >= 0x20 && byte < 0x7f && (quote == '\0' || (c != quote && c != '\\'));
+    used += plain ? 1 : 4;
+    if (used > max_chars) return false;
+    if (plain) {
+      *out += c;
+    } else {
+      *out += {'\\', 'x', kHex[byte >> 4], kHex[byte & 15]};
+    }
+  }
+  return true;
+}
+
+// The value as a message may show it, in bounded space whatever it holds:
+// numbers, booleans and null as written, a string as a short excerpt, an
+// array or object by its size. Never dump() an array or object: the text may
+// be megabytes, and dump() recurses once per level of nesting.
+std::string Describe(const json& value) {
+  switch (value.type()) {
+    case json::value_t::string:
+      return "a string " + Excerpt(value.get_ref<const json::string_t&>());
+    case json::value_t::array:
+      return "an array of " + std::to_string(value.size()) + " elements";
+    case json::value_t::object:
+      return "an object of " + std::to_string(value.size()) + " fields";
+    default:
+      return value.dump();  // A number, boolean or null: at most ~25 characters.
+  }
+}
 
 int ReadSize(const json& doc, const char* field) {
   if (!doc.contains(field)) {
@@ -22,7 +58,7 @@ int ReadSize(const json& doc, const char* field) {
   const json& value = doc[field];
   if (!value.is_number_integer()) {
     throw CaseError(std::string("expected \"") + field + "\" to be an integer, found " +
-                    value.dump());
+                    Describe(value));
   }
   const auto n = value.get<long long>();
   if (n <= 0 || n > std::numeric_limits<int>::max()) {
@@ -33,10 +69,43 @@ int ReadSize(const json& doc, const char* field) {
   return static_cast<int>(n);
 }
 
+// Refuses text nested deeper than kMaxJsonDepth, before the parser sees it.
+// nlohmann's parser (3.11) builds any depth without recursion and frees it
+// without recursion too, but dump(), comparison and copies recurse once per
+// level, and a 100,000-deep value overflows the stack in any of them. A
+// bracket inside a string does not count; the text need not be valid JSON
+// (the parser reports that).
+void CheckDepth(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        throw CaseError("expected JSON nested at most " + std::to_string(kMaxJsonDepth) +
+                        " levels deep (a case needs 4), found deeper nesting at byte " +
+                        std::to_string(i));
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+}
+
 // The array at `where`, which must be non-empty.
 const json& ReadArray(const json& value, const std::string& where) {
   if (!value.is_array()) {
-    throw CaseError("expected " + where + " to be an array, found " + TypeName(value));
+    throw CaseError("expected " + where + " to be an array, found " + Describe(value));
   }
   if (value.empty()) {
     throw CaseError("expected " + where + " to be a non-empty array, found []");
@@ -50,17 +119,30 @@ std::string Index(const std::string& base, size_t i) {
 
 }  // namespace
 
+std::string Excerpt(std::string_view text, size_t max_chars) {
+  std::string quoted = "'";
+  const bool whole = AppendEscaped(text, max_chars, '\'', &quoted);
+  quoted += '\'';
+  if (!whole) quoted += "... (" + std::to_string(text.size()) + " bytes)";
+  return quoted;
+}
+
 Case ParseCase(const std::string& text) {
+  CheckDepth(text);
   json doc;
   try {
     doc = json::parse(text);
   } catch (const json::exception& e) {
     // Syntax errors, and numbers beyond double (out_of_range 406). The
-    // message spans one line and names the byte offset.
-    throw CaseError(std::string("expected a JSON case, ") + e.what());
+    // message names the position first, then quotes the offending token,
+    // which can be as long as the text: the first 160 characters keep the
+    // position and the reason.
+    std::string message = "expected a JSON case, ";
+    if (!AppendEscaped(e.what(), 160, '\0', &message)) message += "...";
+    throw CaseError(message);
   }
   if (!doc.is_object()) {
-    throw CaseError(std::string("expected a JSON object, found ") + TypeName(doc));
+    throw CaseError("expected a JSON object, found " + Describe(doc));
   }
   Case c;
   c.embedding_dim = ReadSize(doc, "embedding_dim");
@@ -98,12 +180,12 @@ Case ParseCase(const std::string& text) {
         const json& value = row[i];
         if (!value.is_number()) {
           throw CaseError("expected " + Index(t_name, i) + " to be a number, found " +
-                          TypeName(value));
+                          Describe(value));
         }
         const double v = value.get<double>();
         if (!(std::fabs(v) <= std::numeric_limits<float>::max())) {
           throw CaseError("expected " + Index(t_name, i) + " to fit in float32, found " +
-                          value.dump());
+                          Describe(value));
         }
         c.embedded.push_back(static_cast<float>(v));
       }

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mhsa {
@@ -24,11 +25,22 @@ struct Case {
   std::vector<float> embedded;  // [batch][context][embedding_dim]
 };
 
+// JSON nested deeper than this is refused before it is parsed. A case needs
+// 4 levels (the object, batches, rows, a row).
+inline constexpr int kMaxJsonDepth = 64;
+
 // Parses a case with the fields embedding_dim, attention_dim, num_heads and
 // embedded (a [batch][context][embedding_dim] array of numbers). Checks the
 // shape but not the layer's own rules (num_heads dividing attention_dim):
-// the library's constructor owns those.
+// the library's constructor owns those. A message quotes at most a short
+// excerpt of the text (see Excerpt), whatever the text holds.
 Case ParseCase(const std::string& text);
+
+// `text` quoted for a one-line message: at most `max_chars` characters
+// between the quotes, with bytes outside printable ASCII (and the quote and
+// backslash) written as \xNN, and, when cut, the text's length:
+// 'abc'... (20000000 bytes).
+std::string Excerpt(std::string_view text, size_t max_chars = 40);
 
 // {"output": [[[...]]]} for out: [batch][context][attention_dim], each value
 // written as the shortest decimal that reads back as the same float.

@@ -1,7 +1,9 @@
 // libFuzzer harness for the command's JSON case parser, mhsa::cli::ParseCase.
 //
 // Contract under test (src/cli/case_io.h): any text either parses into a
-// Case or throws CaseError. Any other exception escapes this function, and
+// Case or throws a CaseError whose message is one short line of printable
+// text, whatever the input holds (it quotes only bounded excerpts). Any
+// other exception escapes this function, and
 // libFuzzer reports it as a crash; ASan and UBSan report memory errors and
 // undefined behaviour; libFuzzer's -rss_limit_mb and -malloc_limit_mb
 // report an input that makes the parser allocate far beyond its size.
@@ -27,6 +29,19 @@ namespace {
 [[noreturn]] void Fail(const char* what) {
   std::fprintf(stderr, "fuzz_case_parser: %s\n", what);
   std::abort();
+}
+
+// The longest message ParseCase writes is a parse error: a fixed prefix and
+// at most 160 characters of the parser's own message.
+constexpr size_t kMaxMessageBytes = 256;
+
+void CheckMessage(const char* message) {
+  const size_t length = std::strlen(message);
+  if (length == 0 || length > kMaxMessageBytes) Fail("a CaseError message is empty or too long");
+  for (size_t i = 0; i < length; ++i) {
+    const auto byte = static_cast<unsigned char>(message[i]);
+    if (byte < 0x20 || byte >= 0x7f) Fail("a CaseError message holds a byte that is not printable");
+  }
 }
 
 void CheckCase(const mhsa::cli::Case& c) {
@@ -66,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   mhsa::cli::Case c;
   try {
     c = mhsa::cli::ParseCase(text);
-  } catch (const mhsa::cli::CaseError&) {
+  } catch (const mhsa::cli::CaseError& e) {
+    CheckMessage(e.what());
     return 0;  // The one acceptable failure.
   }
   CheckCase(c);
