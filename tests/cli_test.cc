@@ -166,6 +166,45 @@ TEST_F(CliTest, RefusesBadInput) {
       "memory");
 }
 
+// Integers beyond int64 were read through a signed cast: 2^64 - 1 was
+// reported as "found -1" and 2^63 as negative.
+TEST_F(CliTest, RefusesSizesOutOfRangeWithTheirTrueValue) {
+  const std::string tail = R"(, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})";
+  for (const std::string& size :
+       {std::string("18446744073709551615"), std::string("9223372036854775808"),
+        std::string("9223372036854775807"), std::string("2147483648"), std::string("0"),
+        std::string("-1"), std::string("-9223372036854775808")}) {
+    ExpectRefused(R"({"embedding_dim": )" + size + tail,
+                  "\"embedding_dim\" to be an integer in [1, 2147483647], found " + size);
+  }
+  // Beyond 2^64 the parser keeps a double: still an integer, still named so.
+  ExpectRefused(R"({"embedding_dim": 100000000000000000000)" + tail,
+                "to be an integer in [1, 2147483647], found 1e+20");
+}
+
+// The decimal is read as the nearest double and rounded to float32, as
+// Python's json and torch.tensor read a case: what rounds to FLT_MAX is
+// accepted (3.4028235e+38 is how numpy and torch print it), what rounds to
+// infinity (the midpoint 2^128 - 2^103 and beyond) is refused.
+TEST_F(CliTest, AcceptsEveryDecimalThatRoundsToAFiniteFloat) {
+  const std::string head = R"({"embedding_dim": 1, "attention_dim": 1, "num_heads": 1, )";
+  for (const std::string& value :
+       {std::string("3.4028235e+38"), std::string("-3.4028235e+38"), std::string("3.40282356e38"),
+        std::string("340282346638528859811704183484516925440"),
+        std::string("3.402823567797336e38")}) {
+    const fs::path in = Write("case.json", head + R"("embedded": [[[)" + value + "]]]}");
+    const Result r = Run("run --input " + in.string());
+    EXPECT_EQ(r.exit_code, 0) << value << ": " << r.err;
+    // One token whose logit q·k overflows: a NaN row, written as null.
+    EXPECT_EQ(r.out, "{\"output\":[[[null]]]}\n") << value;
+  }
+  for (const std::string& value : {std::string("3.4028235677973366e38"),
+                                   std::string("340282356779733661637539395458142568448"),
+                                   std::string("-3.4028236e+38"), std::string("1e39")}) {
+    ExpectRefused(head + R"("embedded": [[[)" + value + "]]]}", "finite float32");
+  }
+}
+
 // Values that were echoed whole into the message: a 100,000-deep array (the
 // recursive echo overflowed the stack), megabytes of string, array or digits.
 TEST_F(CliTest, RefusesHugeOrDeepValuesInOneShortLine) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,14 @@ namespace cli {
 namespace {
 
 using nlohmann::json;
+
+// 2^128 - 2^103, the midpoint between FLT_MAX (2^128 - 2^104) and 2^128, the
+// first power of two beyond float's range: the smallest magnitude that
+// rounds to float infinity. Exactly representable as a double.
+constexpr double kFloatOverflowThreshold = 0x1.ffffffp+127;
+static_assert(kFloatOverflowThreshold ==
+                  static_cast<double>(std::numeric_limits<float>::max()) + 0x1p+103,
+              "FLT_MAX plus half of float's last ulp (2^104)");
 
 // Appends `text` to `out` with printable ASCII as it is and other bytes as
 // \xNN (so is `quote`, and the backslash, when quoting), stopping before
@@ -56,17 +65,23 @@ int ReadSize(const json& doc, const char* field) {
     throw CaseError(std::string("expected a field \"") + field + "\", found none");
   }
   const json& value = doc[field];
-  if (!value.is_number_integer()) {
-    throw CaseError(std::string("expected \"") + field + "\" to be an integer, found " +
-                    Describe(value));
+  constexpr int kMax = std::numeric_limits<int>::max();
+  const std::string expected = std::string("expected \"") + field + "\" to be an integer in [1, " +
+                               std::to_string(kMax) + "], found ";
+  // nlohmann keeps integers up to 2^64 - 1 as unsigned and negative ones as
+  // signed: read each as what it is, so that 2^64 - 1 is not reported as -1
+  // nor 2^63 as negative. Larger integers arrive as doubles (1e+20).
+  if (value.is_number_unsigned()) {
+    const auto n = value.get<uint64_t>();
+    if (n < 1 || n > static_cast<uint64_t>(kMax)) throw CaseError(expected + std::to_string(n));
+    return static_cast<int>(n);
   }
-  const auto n = value.get<long long>();
-  if (n <= 0 || n > std::numeric_limits<int>::max()) {
-    throw CaseError(std::string("expected \"") + field + "\" in [1, " +
-                    std::to_string(std::numeric_limits<int>::max()) + "], found " +
-                    std::to_string(n));
+  if (value.is_number_integer()) {  // Signed, hence negative: the parser stores >= 0 unsigned.
+    const auto n = value.get<int64_t>();
+    if (n < 1 || n > kMax) throw CaseError(expected + std::to_string(n));
+    return static_cast<int>(n);
   }
-  return static_cast<int>(n);
+  throw CaseError(expected + Describe(value));
 }
 
 // Refuses text nested deeper than kMaxJsonDepth, before the parser sees it.
@@ -182,9 +197,17 @@ Case ParseCase(const std::string& text) {
           throw CaseError("expected " + Index(t_name, i) + " to be a number, found " +
                           Describe(value));
         }
+        // The decimal is read as the nearest double, then rounded to float
+        // (as Python's json and torch.tensor read a case). Every double
+        // below the midpoint between FLT_MAX and 2^128 rounds to a finite
+        // float, FLT_MAX's own decimal 3.4028235e+38 among them; from the
+        // midpoint on, round-to-nearest-even gives infinity.
         const double v = value.get<double>();
-        if (!(std::fabs(v) <= std::numeric_limits<float>::max())) {
-          throw CaseError("expected " + Index(t_name, i) + " to fit in float32, found " +
+        if (!(std::fabs(v) < kFloatOverflowThreshold)) {
+          throw CaseError("expected " + Index(t_name, i) +
+                          " to round to a finite float32 (magnitude below 2^128 - 2^103 = "
+                          "3.4028235677973366e+38), "
+                          "found " +
                           Describe(value));
         }
         c.embedded.push_back(static_cast<float>(v));
