@@ -1,15 +1,22 @@
 // The `mhsa` command run as a subprocess: good cases reproduce the golden
 // outputs; every kind of bad input gives one line on stderr, exit code 2, and
 // no output file.
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -51,17 +58,53 @@ class CliTest : public ::testing::Test {
     return path;
   }
 
-  Result Run(const std::string& args, const std::string& env = "") {
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+  // Runs the command through /bin/sh; `env` is placed before it (variable
+  // assignments, or shell commands ending in ';'), `stdout_path` receives
+  // its standard output (read back unless it is not a regular file).
+  Result Run(const std::string& args, const std::string& env = "",
+             const std::string& stdout_path = "") {
+    const fs::path out = stdout_path.empty() ? dir_ / "stdout" : fs::path(stdout_path);
+    const fs::path err = dir_ / "stderr";
     const std::string command = env + " " + std::string(MHSA_CLI_PATH) + " " + args + " >" +
                                 out.string() + " 2>" + err.string() + " </dev/null";
     const int status = std::system(command.c_str());
     Result r;
     // A crash (signal) leaves exit_code at -1, which no test accepts.
     if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    r.out = Slurp(out);
+    if (fs::is_regular_file(out)) r.out = Slurp(out);
     r.err = Slurp(err);
     return r;
+  }
+
+  // Exit `code` with exactly one line on stderr naming `needle`.
+  static void ExpectOneLine(const Result& r, int code, const std::string& needle,
+                            const std::string& what) {
+    EXPECT_EQ(r.exit_code, code) << what << ": " << r.err;
+    ASSERT_FALSE(r.err.empty()) << what;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << what << ", not one line: " << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos)
+        << what << ": " << r.err << " lacks " << needle;
+  }
+
+  // A small good case: batch 1, `context` tokens of embedding_dim 2, output
+  // attention_dim 4 (about 30 bytes of output per token).
+  fs::path GoodCase(int context = 2) {
+    std::string rows;
+    for (int t = 0; t < context; ++t) rows += (t ? ", " : "") + std::string("[0.5, -0.25]");
+    return Write("case.json", R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2,
+                                 "embedded": [[)" +
+                                  rows + "]]}");
+  }
+
+  // The names in the test directory that are not `keep`: a temporary file
+  // left behind shows up here.
+  std::vector<std::string> Leftovers(const std::vector<std::string>& keep) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      const std::string name = entry.path().filename().string();
+      if (std::find(keep.begin(), keep.end(), name) == keep.end()) names.push_back(name);
+    }
+    return names;
   }
 
   // Bad input: exit 2, exactly one line on stderr naming `needle`, nothing on
@@ -233,6 +276,146 @@ TEST_F(CliTest, RefusesHugeOrDeepValuesInOneShortLine) {
   ExpectRefused(R"({"embedding_dim": ")" + mega + tail, "JSON");  // Unterminated string.
   ExpectRefused(R"({"embedding_dim": 1)" + std::string(1 << 20, '0') + tail, "overflow");
   ExpectRefused("\x01\xff" + mega, "JSON");  // Not text at all.
+}
+
+// A failed write reported success: exit 0, nothing on stderr.
+TEST_F(CliTest, ReportsAFailedWriteToStandardOutput) {
+  for (const std::string& args :
+       {"run --input " + GoodCase().string(), std::string("demo"), std::string("--help")}) {
+    const Result r = Run(args, "", "/dev/full");
+    ExpectOneLine(r, 1, "cannot write standard output: No space left on device", args);
+  }
+}
+
+// --output replaced whatever was at the path with a new regular file: a
+// symbolic link (its target unchanged), a FIFO, a device; it reset the mode
+// to 644, broke hard links, and failed on a 250-character name.
+TEST_F(CliTest, OutputWritesTheFileAPathNames) {
+  const std::string in = GoodCase().string();
+  const std::string expected = Run("run --input " + in).out;
+  ASSERT_FALSE(expected.empty());
+
+  // A symbolic link: its target is written, the link stays a link.
+  Write("target.json", "old");
+  fs::create_symlink("target.json", dir_ / "link.json");
+  Result r = Run("run --input " + in + " --output " + (dir_ / "link.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.json"));
+  EXPECT_EQ(Slurp(dir_ / "target.json"), expected);
+  // A dangling link: its target is created, as the shell's > would.
+  fs::create_symlink("created.json", dir_ / "dangling.json");
+  r = Run("run --input " + in + " --output " + (dir_ / "dangling.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling.json"));
+  EXPECT_EQ(Slurp(dir_ / "created.json"), expected);
+
+  // An existing file keeps its mode.
+  const fs::path secret = Write("secret.json", "old");
+  fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+  r = Run("run --input " + in + " --output " + secret.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(fs::status(secret).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(Slurp(secret), expected);
+
+  // A file with two hard links: both names see the result, one inode. The
+  // old content is longer than the new, so a missing truncation would show.
+  const fs::path first = Write("first.json", std::string(200, 'x'));
+  fs::create_hard_link(first, dir_ / "second.json");
+  r = Run("run --input " + in + " --output " + first.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(fs::hard_link_count(first), 2u);
+  EXPECT_TRUE(fs::equivalent(first, dir_ / "second.json"));
+  EXPECT_EQ(Slurp(dir_ / "second.json"), expected);
+
+  // A 250-character name, as long as most filesystems allow less 5.
+  const fs::path long_name = dir_ / std::string(250, 'n');
+  r = Run("run --input " + in + " --output " + long_name.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Slurp(long_name), expected);
+
+  // No temporary file is left behind.
+  EXPECT_EQ(Leftovers({"case.json", "stdout", "stderr", "target.json", "link.json", "dangling.json",
+                       "created.json", "secret.json", "first.json", "second.json",
+                       long_name.filename().string()}),
+            std::vector<std::string>());
+}
+
+TEST_F(CliTest, OutputRefusesWhatIsNotARegularFile) {
+  const std::string in = GoodCase().string();
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  fs::create_directory(dir_ / "directory");
+  std::vector<std::pair<fs::path, std::string>> refused = {{fifo, "is a FIFO"},
+                                                           {dir_ / "directory", "is a directory"}};
+  // A device node of our own (never /dev/null: an old binary would replace
+  // the system's); creating one needs CAP_MKNOD, which a container may lack.
+  const fs::path device = dir_ / "null";
+  if (mknod(device.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0) {
+    refused.emplace_back(device, "is a character device");
+  } else {
+    std::printf("no device node (mknod: %s); that case is not tried\n", std::strerror(errno));
+  }
+  for (const auto& [path, needle] : refused) {
+    const Result r = Run("run --input " + in + " --output " + path.string());
+    ExpectOneLine(r, 2, needle, path.string());
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_TRUE(fs::is_directory(dir_ / "directory"));
+  if (fs::exists(device)) {
+    EXPECT_TRUE(fs::is_character_file(device));
+  }
+  // Neither a path in a missing directory nor an empty one.
+  ExpectOneLine(Run("run --input " + in + " --output " + (dir_ / "no" / "x.json").string()), 2,
+                "No such file or directory", "missing directory");
+  ExpectOneLine(Run("run --input " + in + " --output ''"), 2, "empty", "empty --output");
+}
+
+// "cannot write X" said nothing of why. RLIMIT_FSIZE (ulimit -f, in 512-byte
+// blocks in /bin/sh) makes a write fail with EFBIG once SIGXFSZ is ignored;
+// stderr's one line stays below the limit.
+TEST_F(CliTest, FailedOutputWriteSaysWhyAndKeepsTheOldFile) {
+  const std::string in = GoodCase(64).string();  // About 2 KB of output.
+  const std::string limit = "trap '' XFSZ; ulimit -f 1;";
+  const fs::path plain = Write("plain.json", "old");
+  const fs::path linked = Write("linked.json", "old");
+  fs::create_hard_link(linked, dir_ / "other_name.json");
+  for (const fs::path& path : {plain, linked}) {
+    const Result r = Run("run --input " + in + " --output " + path.string(), limit);
+    ExpectOneLine(r, 1, "cannot write '" + path.string() + "': File too large", path.string());
+    EXPECT_EQ(Slurp(path), "old");
+  }
+  EXPECT_EQ(
+      Leftovers({"case.json", "stdout", "stderr", "plain.json", "linked.json", "other_name.json"}),
+      std::vector<std::string>());
+  const Result r = Run("run --input " + in, limit);
+  ExpectOneLine(r, 1, "cannot write standard output: File too large", "stdout");
+}
+
+// Messages that said something untrue, and values that were ignored.
+TEST_F(CliTest, RefusesCommandLinesWithTrueMessages) {
+  const std::string in = GoodCase().string();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--decimals 99999999999", "expected --decimals in [-38, 38], got '99999999999'"},
+      {"--decimals -39", "expected --decimals in [-38, 38], got '-39'"},
+      {"--decimals 1e3", "expected --decimals to be an integer, got '1e3'"},
+      {"--decimals ' 3'", "expected --decimals to be an integer"},
+      {"--decimals ''", "expected --decimals to be an integer"},
+      {"--output ''", "expected --output to name a file, got an empty string"},
+      {"--decimals 3 --decimals 4", "expected --decimals once"},
+      {"--output a.json --output b.json", "expected --output once"},
+  };
+  for (const auto& [args, needle] : cases) {
+    ExpectOneLine(Run("run --input " + in + " " + args), 2, needle, args);
+  }
+  ExpectOneLine(Run("run --input " + dir_.string()), 2,
+                "expected --input to be a file, '" + dir_.string() + "' is a directory", "dir");
+  ExpectOneLine(Run("run --input ''"), 2, "expected --input to name a file", "empty --input");
+  ExpectOneLine(Run("run --input " + in + " --input " + in), 2, "expected --input once", "twice");
+  // Still accepted: any integer spelling in range.
+  for (const char* decimals : {"+2", "-0", "0038", "-38"}) {
+    EXPECT_EQ(Run("run --input " + in + " --decimals " + decimals).exit_code, 0) << decimals;
+  }
+  EXPECT_FALSE(fs::exists("a.json"));
 }
 
 TEST_F(CliTest, HonoursAndChecksMhsaTarget) {
