@@ -148,7 +148,7 @@ int ReplaceThroughTemporary(const std::string& path, const std::string& text,
 
 }  // namespace
 
-std::string ReadInput(const std::string& path, uint64_t max_bytes) {
+std::string ReadInput(const std::string& path, uint64_t max_bytes, const std::string& why_max) {
   if (path.empty()) throw CaseError("expected --input to name a file, got an empty string");
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw CaseError("cannot read " + Shown(path) + ": " + Reason(errno));
@@ -159,8 +159,8 @@ std::string ReadInput(const std::string& path, uint64_t max_bytes) {
   if (S_ISDIR(st.st_mode)) {
     throw CaseError("expected --input to be a file, " + Shown(path) + " is a directory");
   }
-  const std::string too_long =
-      "expected --input to hold at most " + std::to_string(max_bytes) + " bytes, " + Shown(path);
+  const std::string too_long = "expected --input to hold at most " + std::to_string(max_bytes) +
+                               " bytes (" + why_max + "), " + Shown(path);
   std::string text;
   if (S_ISREG(st.st_mode)) {
     const auto size = static_cast<uint64_t>(st.st_size);

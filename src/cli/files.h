@@ -20,8 +20,9 @@ struct WriteError : std::runtime_error {
 // The whole of the file, pipe or device at `path`, refused (CaseError) when
 // it is a directory, cannot be read, or holds more than `max_bytes`: a
 // regular file by its size before any read, anything else (/dev/zero, a pipe
-// that never ends) after reading max_bytes + 1.
-std::string ReadInput(const std::string& path, uint64_t max_bytes);
+// that never ends) after reading max_bytes + 1. `why_max` says where the
+// bound comes from, for the message.
+std::string ReadInput(const std::string& path, uint64_t max_bytes, const std::string& why_max);
 
 // Where --output writes, decided before any work: `path` with symbolic links
 // followed to their final target (which need not exist yet). Refused

@@ -4,8 +4,9 @@
 // Refused input or command line (including a case too big for this
 // machine's memory): one line on stderr, exit code 2, no output file.
 // A result that cannot be written: one line on stderr, exit code 1.
-#include <unistd.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -16,6 +17,7 @@
 
 #include "case_io.h"
 #include "files.h"
+#include "memory.h"
 #include "mhsa/mhsa.h"
 
 namespace {
@@ -27,11 +29,6 @@ constexpr int kRefused = 2;
 constexpr const char* kUsage =
     "usage: mhsa demo | mhsa run --input case.json [--output out.json] "
     "[--decimals N]";
-
-// The most input the command reads: ~100 million numbers of JSON. Larger
-// cases are beyond what a text format serves; the bound also stops a read of
-// an input that never ends (/dev/zero) long before memory runs out.
-constexpr uint64_t kMaxInputBytes = uint64_t{1} << 30;
 
 // The problem's own small example (the first golden case).
 constexpr const char* kDemoCase = R"({
@@ -45,20 +42,38 @@ struct Options {
   int decimals = 4;
 };
 
-// Physical memory, to refuse a case whose weights and buffers cannot fit
-// rather than be killed by the OOM killer halfway through.
-double PhysicalBytes() {
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return (pages > 0 && page > 0) ? static_cast<double>(pages) * static_cast<double>(page) : 1e300;
+// The memory this run may use, measured once at the start.
+struct Budget {
+  uint64_t threads = 1;
+  uint64_t available = 0;
+  std::string limit;  // Which limit `available` is, for messages.
+};
+
+Budget MeasureBudget() {
+  Budget budget;
+  budget.threads = static_cast<uint64_t>(std::max(omp_get_max_threads(), 1));
+  budget.available = mhsa::cli::AvailableBytes(budget.threads, &budget.limit);
+  return budget;
 }
 
-std::vector<float> Compute(const mhsa::cli::Case& c, int decimals) {
-  const double bytes = 4.0 * (3.0 * c.attention_dim * c.embedding_dim +
-                              double(c.batch) * c.context * (c.embedding_dim + c.attention_dim));
-  if (bytes > PhysicalBytes()) {
-    throw CaseError("expected a case that fits in memory, this one needs " +
-                    std::to_string(bytes / 1e9) + " GB");
-  }
+// Reads and parses the case, refusing before parsing a text whose parse
+// cannot fit. The text and the parser's tree are freed on return.
+mhsa::cli::Case ReadCase(const std::string& text, const Budget& budget, mhsa::cli::RunSize* run) {
+  run->input_bytes = text.size();
+  run->parse_bytes = mhsa::cli::ParseBytes(text);
+  mhsa::cli::CheckFits(*run, budget.available, budget.limit);
+  return mhsa::cli::ParseCase(text);
+}
+
+// Forward and rounding, after checking that the whole run fits.
+std::vector<float> Compute(const mhsa::cli::Case& c, int decimals, const Budget& budget,
+                           mhsa::cli::RunSize run) {
+  run.batch = static_cast<uint64_t>(c.batch);
+  run.context = static_cast<uint64_t>(c.context);
+  run.embedding_dim = static_cast<uint64_t>(c.embedding_dim);
+  run.attention_dim = static_cast<uint64_t>(c.attention_dim);
+  run.num_heads = static_cast<uint64_t>(c.num_heads);
+  mhsa::cli::CheckFits(run, budget.available, budget.limit);
   mhsa::MultiHeadedSelfAttention layer(c.embedding_dim, c.attention_dim, c.num_heads);
   std::vector<float> out(static_cast<size_t>(c.batch) * static_cast<size_t>(c.context) *
                          static_cast<size_t>(c.attention_dim));
@@ -68,8 +83,11 @@ std::vector<float> Compute(const mhsa::cli::Case& c, int decimals) {
 }
 
 int Demo() {
-  const mhsa::cli::Case c = mhsa::cli::ParseCase(kDemoCase);
-  const std::vector<float> out = Compute(c, 4);
+  const Budget budget = MeasureBudget();
+  mhsa::cli::RunSize run;
+  run.threads = budget.threads;
+  const mhsa::cli::Case c = ReadCase(kDemoCase, budget, &run);
+  const std::vector<float> out = Compute(c, 4, budget, run);
   std::ostringstream text;
   text << "mhsa demo: MultiHeadedSelfAttention(embedding_dim=" << c.embedding_dim
        << ", attention_dim=" << c.attention_dim << ", num_heads=" << c.num_heads
@@ -135,9 +153,15 @@ int Run(int argc, char** argv) {
   // Where the result goes is checked before any work: a FIFO, device or
   // directory is refused now, not after the computation.
   if (options.has_output) options.output = mhsa::cli::ResolveOutput(options.output);
+  const Budget budget = MeasureBudget();
+  mhsa::cli::RunSize run;
+  run.threads = budget.threads;
+  // The text is a temporary: freed once parsed, before the layer is built.
   const mhsa::cli::Case c =
-      mhsa::cli::ParseCase(mhsa::cli::ReadInput(options.input, kMaxInputBytes));
-  const std::vector<float> out = Compute(c, options.decimals);
+      ReadCase(mhsa::cli::ReadInput(options.input, mhsa::cli::MaxInputBytes(budget.available),
+                                    "1 GiB at most, and a quarter of the " + budget.limit),
+               budget, &run);
+  const std::vector<float> out = Compute(c, options.decimals, budget, run);
   const std::string text = mhsa::cli::FormatOutput(out, c.batch, c.context, c.attention_dim);
   if (options.has_output) {
     mhsa::cli::WriteOutput(options.output, text);

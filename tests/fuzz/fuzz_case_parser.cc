@@ -55,9 +55,15 @@ void CheckCase(const mhsa::cli::Case& c) {
   for (float v : c.embedded) {
     if (!std::isfinite(v)) Fail("a parsed value is not a finite float");
   }
-  // The parsed values written as an output of width embedding_dim.
-  const auto doc = nlohmann::json::parse(
-      mhsa::cli::FormatOutput(c.embedded, c.batch, c.context, c.embedding_dim));
+  // The parsed values written as an output of width embedding_dim, within
+  // the bound the memory guard counts for it.
+  const std::string text = mhsa::cli::FormatOutput(c.embedded, c.batch, c.context, c.embedding_dim);
+  if (text.size() > mhsa::cli::OutputTextBytes(static_cast<uint64_t>(c.batch),
+                                               static_cast<uint64_t>(c.context),
+                                               static_cast<uint64_t>(c.embedding_dim))) {
+    Fail("FormatOutput wrote more than OutputTextBytes");
+  }
+  const auto doc = nlohmann::json::parse(text);
   size_t i = 0;
   for (const auto& rows : doc.at("output")) {
     for (const auto& row : rows) {
@@ -78,6 +84,12 @@ void CheckCase(const mhsa::cli::Case& c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
+  uint64_t parse_bytes = 0;
+  try {
+    parse_bytes = mhsa::cli::ParseBytes(text);
+  } catch (const mhsa::cli::CaseError& e) {
+    CheckMessage(e.what());  // Nesting too deep: ParseCase refuses it too.
+  }
   mhsa::cli::Case c;
   try {
     c = mhsa::cli::ParseCase(text);
@@ -85,6 +97,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckMessage(e.what());
     return 0;  // The one acceptable failure.
   }
+  // The memory guard's count covers at least each number's JSON value (48
+  // bytes) and float (4 bytes).
+  if (parse_bytes < 52 * c.embedded.size()) Fail("ParseBytes counts less than the case's numbers");
   CheckCase(c);
   return 0;
 }
