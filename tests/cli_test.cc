@@ -432,13 +432,16 @@ TEST_F(CliTest, RefusesWhatCannotFitInMemory) {
                 "expected a case that fits in memory");
   const std::string limit = "ulimit -v 1200000;";  // KiB: 1.2 GB of address space.
   const std::string tight = "ulimit -v 400000;";
-  if (!StartsUnder(limit) || !StartsUnder(tight)) {
-    GTEST_SKIP() << "the command cannot start under " << tight;
+  const std::string data = "ulimit -d 1200000;";  // The heap and private mappings.
+  if (!StartsUnder(limit) || !StartsUnder(tight) || !StartsUnder(data)) {
+    GTEST_SKIP() << "the command cannot start under " << tight << " or " << data;
   }
   const fs::path wide = Write("wide.json", R"({"embedding_dim": 2, "attention_dim": 4194304,
                                               "num_heads": 1, "embedded": [[[1, 2]]]})");
   ExpectOneLine(Run("run --input " + wide.string(), limit), 2,
                 "expected a case that fits in memory", "attention_dim 4194304 under ulimit -v");
+  ExpectOneLine(Run("run --input " + wide.string(), data), 2, "expected a case that fits in memory",
+                "attention_dim 4194304 under ulimit -d");
   // Under the same limit what fits still runs.
   EXPECT_EQ(Run("demo", limit).exit_code, 0);
   EXPECT_EQ(Run("run --input " + GoodCase(64).string(), limit).exit_code, 0);

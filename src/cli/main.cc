@@ -56,8 +56,9 @@ Budget MeasureBudget() {
   return budget;
 }
 
-// Reads and parses the case, refusing before parsing a text whose parse
-// cannot fit. The text and the parser's tree are freed on return.
+// Parses the case, refusing before parsing a text whose parse cannot fit.
+// The parser's tree is freed on return; the caller passes the text as a
+// temporary, so that it is freed too before the layer is built.
 mhsa::cli::Case ReadCase(const std::string& text, const Budget& budget, mhsa::cli::RunSize* run) {
   run->input_bytes = text.size();
   run->parse_bytes = mhsa::cli::ParseBytes(text);

@@ -43,11 +43,15 @@ uint64_t AvailablePhysicalBytes() {
   return pages > 0 ? SatMul(static_cast<uint64_t>(pages), PageBytes()) : kSaturated;
 }
 
-// The address space this process already uses (libraries, heap, stacks).
-uint64_t AddressSpaceInUse() {
+// Field `field` of /proc/self/statm, in bytes: 0 the address space this
+// process uses (libraries, heap, stacks), 5 its data and stack.
+uint64_t InUse(uint64_t field) {
   std::ifstream statm("/proc/self/statm");
   uint64_t pages = 0;
-  return statm >> pages ? SatMul(pages, PageBytes()) : 0;
+  for (uint64_t i = 0; i <= field; ++i) {
+    if (!(statm >> pages)) return 0;
+  }
+  return SatMul(pages, PageBytes());
 }
 
 std::string Gibibytes(uint64_t bytes) {
@@ -111,22 +115,32 @@ uint64_t PeakBytes(const RunSize& run) {
 uint64_t AvailableBytes(uint64_t threads, std::string* limit) {
   uint64_t available = AvailablePhysicalBytes();
   *limit = "available memory";
-  struct rlimit address_space;
-  if (getrlimit(RLIMIT_AS, &address_space) == 0 && address_space.rlim_cur != RLIM_INFINITY) {
-    // Every thread OpenMP starts maps a stack of RLIMIT_STACK (8 MiB when
-    // unlimited, libgomp's and glibc's default) inside the same limit.
-    struct rlimit stack;
-    const uint64_t stack_bytes =
-        getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY
-            ? static_cast<uint64_t>(stack.rlim_cur)
-            : uint64_t{8} << 20;
-    const uint64_t used =
-        SatAdd(AddressSpaceInUse(), SatMul(stack_bytes, threads > 0 ? threads - 1 : 0));
-    const auto cap = static_cast<uint64_t>(address_space.rlim_cur);
-    const uint64_t room = cap > used ? cap - used : 0;
+  // Every thread OpenMP starts maps a stack of RLIMIT_STACK (8 MiB when
+  // unlimited, libgomp's and glibc's default), which both limits below count.
+  struct rlimit stack;
+  const uint64_t stack_bytes =
+      getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY
+          ? static_cast<uint64_t>(stack.rlim_cur)
+          : uint64_t{8} << 20;
+  const uint64_t stacks = SatMul(stack_bytes, threads > 0 ? threads - 1 : 0);
+  // The address space (ulimit -v) bounds every mapping; the data limit
+  // (ulimit -d) bounds the heap and, since Linux 4.7, private writable
+  // mappings too, which is where large allocations go.
+  const struct {
+    int resource;
+    uint64_t statm_field;  // Of /proc/self/statm: what the limit counts now.
+    const char* name;
+  } kLimits[] = {{RLIMIT_AS, 0, "room left under ulimit -v"},
+                 {RLIMIT_DATA, 5, "room left under ulimit -d"}};
+  for (const auto& rule : kLimits) {
+    struct rlimit cap;
+    if (getrlimit(rule.resource, &cap) != 0 || cap.rlim_cur == RLIM_INFINITY) continue;
+    const uint64_t used = SatAdd(InUse(rule.statm_field), stacks);
+    const auto bound = static_cast<uint64_t>(cap.rlim_cur);
+    const uint64_t room = bound > used ? bound - used : 0;
     if (room < available) {
       available = room;
-      *limit = "room left under ulimit -v";  // RLIMIT_AS
+      *limit = rule.name;
     }
   }
   return available;

@@ -31,11 +31,12 @@ uint64_t LibraryScratchBytes(uint64_t batch, uint64_t context, uint64_t attentio
 // The most memory the run holds at once, in bytes, saturating at 2^64 - 1.
 uint64_t PeakBytes(const RunSize& run);
 
-// What this process may still allocate: the smaller of the memory the
+// What this process may still allocate: the smallest of the memory the
 // kernel reports available (MemAvailable; physical memory where that is
-// unknown) and, under an address-space limit (ulimit -v, RLIMIT_AS), the
-// room left below it once the threads to come have their stacks. `limit`
-// receives which of the two it is, for messages.
+// unknown) and, under an address-space or data limit (ulimit -v, ulimit -d),
+// the room left below it once the threads to come have their stacks.
+// `limit` receives which it is, for messages. A cgroup's memory limit is not
+// read.
 uint64_t AvailableBytes(uint64_t threads, std::string* limit);
 
 // The most input the command reads from --input: 1 GiB (~100 million
