@@ -11,30 +11,57 @@
 namespace mhsa {
 namespace {
 
-int64_t Parse(const std::string& name) {
-  std::string known;
-  for (int64_t target : UsableTargets()) {
-    if (name == hwy::TargetName(target)) return target;
-    known += (known.empty() ? "" : ", ") + std::string(hwy::TargetName(target));
+char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool SameNameIgnoringCase(const std::string& a, const char* b) {
+  size_t i = 0;
+  for (; i < a.size() && b[i] != '\0'; ++i) {
+    if (AsciiLower(a[i]) != AsciiLower(b[i])) return false;
   }
-  throw std::invalid_argument("mhsa: expected a SIMD target among " + known + ", got '" + name +
-                              "'");
+  return i == a.size() && b[i] == '\0';
 }
 
-// 0 until first use. An MHSA_TARGET that names no usable target is ignored
-// here (the library never aborts or prints); SetTarget reports it instead,
-// and the command line checks the variable through SetTarget.
-std::atomic<int64_t> chosen{0};
-
-int64_t Initial() {
-  if (const char* env = std::getenv("MHSA_TARGET"); env != nullptr && *env) {
-    try {
-      return Parse(env);
-    } catch (const std::invalid_argument&) {
+// The name as a message may quote it: an environment variable can be
+// megabytes long, and a message is one short line.
+std::string Quoted(const std::string& name) {
+  constexpr size_t kMaxChars = 40;
+  std::string quoted = "'";
+  for (size_t i = 0; i < name.size() && i < kMaxChars; ++i) {
+    const auto byte = static_cast<unsigned char>(name[i]);
+    if (byte >= 0x20 && byte < 0x7f) {
+      quoted += name[i];
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      quoted += {'\\', 'x', kHex[byte >> 4], kHex[byte & 15]};
     }
   }
-  return UsableTargets().front();
+  quoted += name.size() > kMaxChars ? "'... (" + std::to_string(name.size()) + " bytes)" : "'";
+  return quoted;
 }
+
+// The usable target named `name` in any case, or 0 with `*error` saying what
+// was expected. `what` names where the name came from.
+int64_t Find(const std::string& name, const char* what, std::string* error) {
+  std::string known;
+  for (int64_t target : UsableTargets()) {
+    if (SameNameIgnoringCase(name, hwy::TargetName(target))) return target;
+    known += (known.empty() ? "" : ", ") + std::string(hwy::TargetName(target));
+  }
+  *error = std::string("mhsa: expected ") + what + " among " + known + " (any case), got " +
+           Quoted(name);
+  return 0;
+}
+
+// What MHSA_TARGET asks for, read once: the target it names, or the best one
+// with the reason when it names none this build and CPU can run.
+const TargetChoice& EnvironmentChoice() {
+  static const TargetChoice choice = ChooseTarget(std::getenv("MHSA_TARGET"));
+  return choice;
+}
+
+// 0 until first use, then the target serving calls: the environment's
+// choice until SetTarget replaces it.
+std::atomic<int64_t> chosen{0};
 
 }  // namespace
 
@@ -46,11 +73,20 @@ std::vector<int64_t> UsableTargets() {
   return targets;
 }
 
+TargetChoice ChooseTarget(const char* env) {
+  TargetChoice choice;
+  if (env != nullptr && *env != '\0') choice.target = Find(env, "MHSA_TARGET", &choice.error);
+  // A library must not print or throw at first use: an unusable name falls
+  // back to the best target, and TargetEnvironmentError() says why.
+  if (choice.target == 0) choice.target = UsableTargets().front();
+  return choice;
+}
+
 int64_t ChosenTarget() {
   int64_t target = chosen.load(std::memory_order_relaxed);
   if (target == 0) {
     int64_t expected = 0;
-    chosen.compare_exchange_strong(expected, Initial());
+    chosen.compare_exchange_strong(expected, EnvironmentChoice().target);
     target = chosen.load(std::memory_order_relaxed);
   }
   return target;
@@ -64,8 +100,17 @@ std::vector<std::string> AvailableTargets() {
   return names;
 }
 
+std::string TargetEnvironmentError() { return EnvironmentChoice().error; }
+
 void SetTarget(const std::string& name) {
-  chosen.store(name.empty() ? UsableTargets().front() : Parse(name));
+  if (name.empty()) {
+    chosen.store(UsableTargets().front());
+    return;
+  }
+  std::string error;
+  const int64_t target = Find(name, "a SIMD target", &error);
+  if (target == 0) throw std::invalid_argument(error);
+  chosen.store(target);
 }
 
 }  // namespace mhsa

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <hwy/highway.h>
@@ -25,6 +26,17 @@ int64_t ChosenTarget();
 // Targets this build compiled and this CPU runs, best first, as Highway
 // target bits.
 std::vector<int64_t> UsableTargets();
+
+// What an MHSA_TARGET value selects: the usable target it names in any case
+// (error empty), or, for a null or empty value, the best target (error
+// empty), or, for any other value, the best target and an error naming the
+// value and the usable targets. The library reads the variable once, through
+// this, at first use; tests call it with their own values.
+struct TargetChoice {
+  int64_t target = 0;
+  std::string error;
+};
+TargetChoice ChooseTarget(const char* env);
 
 // Position of `target` in a table made by HWY_EXPORT, in the layout that
 // hwy::ChosenTarget::GetIndex uses: entry 0 is Highway's own initialising

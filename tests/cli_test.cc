@@ -1,15 +1,22 @@
 // The `mhsa` command run as a subprocess: good cases reproduce the golden
 // outputs; every kind of bad input gives one line on stderr, exit code 2, and
 // no output file.
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -51,17 +58,57 @@ class CliTest : public ::testing::Test {
     return path;
   }
 
-  Result Run(const std::string& args, const std::string& env = "") {
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+  // Runs the command through /bin/sh; `env` is placed before it (variable
+  // assignments, or shell commands ending in ';'), `stdout_path` receives
+  // its standard output (read back unless it is not a regular file).
+  Result Run(const std::string& args, const std::string& env = "",
+             const std::string& stdout_path = "") {
+    const fs::path out = stdout_path.empty() ? dir_ / "stdout" : fs::path(stdout_path);
+    const fs::path err = dir_ / "stderr";
     const std::string command = env + " " + std::string(MHSA_CLI_PATH) + " " + args + " >" +
                                 out.string() + " 2>" + err.string() + " </dev/null";
     const int status = std::system(command.c_str());
     Result r;
     // A crash (signal) leaves exit_code at -1, which no test accepts.
     if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    r.out = Slurp(out);
+    if (fs::is_regular_file(out)) r.out = Slurp(out);
     r.err = Slurp(err);
     return r;
+  }
+
+  // Exit `code` with exactly one line on stderr naming `needle`.
+  static void ExpectOneLine(const Result& r, int code, const std::string& needle,
+                            const std::string& what) {
+    EXPECT_EQ(r.exit_code, code) << what << ": " << r.err;
+    ASSERT_FALSE(r.err.empty()) << what;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << what << ", not one line: " << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos)
+        << what << ": " << r.err << " lacks " << needle;
+  }
+
+  // A small good case: batch 1, `context` tokens of embedding_dim 2, output
+  // attention_dim 4 (about 30 bytes of output per token).
+  fs::path GoodCase(int context = 2) {
+    std::string rows;
+    for (int t = 0; t < context; ++t) rows += (t ? ", " : "") + std::string("[0.5, -0.25]");
+    return Write("case.json", R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2,
+                                 "embedded": [[)" +
+                                  rows + "]]}");
+  }
+
+  // Whether the command starts at all under `limit` (ulimit -v): a
+  // sanitizer build maps terabytes of shadow memory first and cannot.
+  bool StartsUnder(const std::string& limit) { return Run("--help", limit).exit_code == 0; }
+
+  // The names in the test directory that are not `keep`: a temporary file
+  // left behind shows up here.
+  std::vector<std::string> Leftovers(const std::vector<std::string>& keep) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      const std::string name = entry.path().filename().string();
+      if (std::find(keep.begin(), keep.end(), name) == keep.end()) names.push_back(name);
+    }
+    return names;
   }
 
   // Bad input: exit 2, exactly one line on stderr naming `needle`, nothing on
@@ -70,13 +117,17 @@ class CliTest : public ::testing::Test {
     const fs::path input = Write("case.json", case_text);
     const fs::path output = dir_ / "out.json";
     const Result r = Run("run --input " + input.string() + " --output " + output.string());
-    EXPECT_EQ(r.exit_code, 2) << case_text;
+    EXPECT_EQ(r.exit_code, 2) << case_text.substr(0, 200);
     EXPECT_TRUE(r.out.empty()) << r.out;
     ASSERT_FALSE(r.err.empty());
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err << " lacks " << needle;
-    EXPECT_FALSE(fs::exists(output)) << case_text;
+    // Whatever the input holds, the message quotes a short excerpt of it.
+    EXPECT_LT(r.err.size(), kMaxMessageBytes) << r.err.substr(0, kMaxMessageBytes);
+    EXPECT_FALSE(fs::exists(output)) << case_text.substr(0, 200);
   }
+
+  static constexpr size_t kMaxMessageBytes = 400;
 
   fs::path dir_;
 };
@@ -162,6 +213,270 @@ TEST_F(CliTest, RefusesBadInput) {
       "memory");
 }
 
+// Integers beyond int64 were read through a signed cast: 2^64 - 1 was
+// reported as "found -1" and 2^63 as negative.
+TEST_F(CliTest, RefusesSizesOutOfRangeWithTheirTrueValue) {
+  const std::string tail = R"(, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})";
+  for (const std::string& size :
+       {std::string("18446744073709551615"), std::string("9223372036854775808"),
+        std::string("9223372036854775807"), std::string("2147483648"), std::string("0"),
+        std::string("-1"), std::string("-9223372036854775808")}) {
+    ExpectRefused(R"({"embedding_dim": )" + size + tail,
+                  "\"embedding_dim\" to be an integer in [1, 2147483647], found " + size);
+  }
+  // Beyond 2^64 the parser keeps a double: still an integer, still named so.
+  ExpectRefused(R"({"embedding_dim": 100000000000000000000)" + tail,
+                "to be an integer in [1, 2147483647], found 1e+20");
+}
+
+// The decimal is read as the nearest double and rounded to float32, as
+// Python's json and torch.tensor read a case: what rounds to FLT_MAX is
+// accepted (3.4028235e+38 is how numpy and torch print it), what rounds to
+// infinity (the midpoint 2^128 - 2^103 and beyond) is refused.
+TEST_F(CliTest, AcceptsEveryDecimalThatRoundsToAFiniteFloat) {
+  const std::string head = R"({"embedding_dim": 1, "attention_dim": 1, "num_heads": 1, )";
+  for (const std::string& value :
+       {std::string("3.4028235e+38"), std::string("-3.4028235e+38"), std::string("3.40282356e38"),
+        std::string("340282346638528859811704183484516925440"),
+        std::string("3.402823567797336e38")}) {
+    const fs::path in = Write("case.json", head + R"("embedded": [[[)" + value + "]]]}");
+    const Result r = Run("run --input " + in.string());
+    EXPECT_EQ(r.exit_code, 0) << value << ": " << r.err;
+    // One token whose logit q·k overflows: a NaN row, written as null.
+    EXPECT_EQ(r.out, "{\"output\":[[[null]]]}\n") << value;
+  }
+  for (const std::string& value : {std::string("3.4028235677973366e38"),
+                                   std::string("340282356779733661637539395458142568448"),
+                                   std::string("-3.4028236e+38"), std::string("1e39")}) {
+    ExpectRefused(head + R"("embedded": [[[)" + value + "]]]}", "finite float32");
+  }
+}
+
+// Values that were echoed whole into the message: a 100,000-deep array (the
+// recursive echo overflowed the stack), megabytes of string, array or digits.
+TEST_F(CliTest, RefusesHugeOrDeepValuesInOneShortLine) {
+  const std::string tail = R"(, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, 2]]]})";
+  const size_t deep = 100000;
+  ExpectRefused(R"({"embedding_dim": )" + std::string(deep, '[') + std::string(deep, ']') + tail,
+                "nested");
+  // Deep inside embedded, and deep but unbalanced: refused before parsing.
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2, "embedded": )" +
+                    std::string(deep, '[') + std::string(deep, ']') + "}",
+                "nested");
+  ExpectRefused(std::string(deep, '{'), "nested");
+  // Brackets inside strings are not nesting.
+  ExpectRefused(R"({"embedding_dim": ")" + std::string(deep, '[') + "\"" + tail, "a string '[[[");
+  const std::string mega(1 << 20, 'x');
+  ExpectRefused(R"({"embedding_dim": ")" + mega + "\"" + tail, "a string 'xxx");
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, ")" +
+                    mega + "\"]]]}",
+                "a string 'xxx");
+  std::string numbers = "[1";
+  for (int i = 0; i < 200000; ++i) numbers += ",1";
+  ExpectRefused(R"({"embedding_dim": )" + numbers + "]" + tail, "an array of 200001 elements");
+  ExpectRefused(R"({"embedding_dim": 2, "attention_dim": 4, "num_heads": 2, "embedded": [[[1, )" +
+                    numbers + "]]]]}",
+                "an array of 200001 elements");
+  ExpectRefused(R"({"embedding_dim": ")" + mega + tail, "JSON");  // Unterminated string.
+  ExpectRefused(R"({"embedding_dim": 1)" + std::string(1 << 20, '0') + tail, "overflow");
+  ExpectRefused("\x01\xff" + mega, "JSON");  // Not text at all.
+}
+
+// A failed write reported success: exit 0, nothing on stderr.
+TEST_F(CliTest, ReportsAFailedWriteToStandardOutput) {
+  for (const std::string& args :
+       {"run --input " + GoodCase().string(), std::string("demo"), std::string("--help")}) {
+    const Result r = Run(args, "", "/dev/full");
+    ExpectOneLine(r, 1, "cannot write standard output: No space left on device", args);
+  }
+}
+
+// --output replaced whatever was at the path with a new regular file: a
+// symbolic link (its target unchanged), a FIFO, a device; it reset the mode
+// to 644, broke hard links, and failed on a 250-character name.
+TEST_F(CliTest, OutputWritesTheFileAPathNames) {
+  const std::string in = GoodCase().string();
+  const std::string expected = Run("run --input " + in).out;
+  ASSERT_FALSE(expected.empty());
+
+  // A symbolic link: its target is written, the link stays a link.
+  Write("target.json", "old");
+  fs::create_symlink("target.json", dir_ / "link.json");
+  Result r = Run("run --input " + in + " --output " + (dir_ / "link.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.json"));
+  EXPECT_EQ(Slurp(dir_ / "target.json"), expected);
+  // A dangling link: its target is created, as the shell's > would.
+  fs::create_symlink("created.json", dir_ / "dangling.json");
+  r = Run("run --input " + in + " --output " + (dir_ / "dangling.json").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling.json"));
+  EXPECT_EQ(Slurp(dir_ / "created.json"), expected);
+
+  // An existing file keeps its mode.
+  const fs::path secret = Write("secret.json", "old");
+  fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+  r = Run("run --input " + in + " --output " + secret.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(fs::status(secret).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(Slurp(secret), expected);
+
+  // A file with two hard links: both names see the result, one inode. The
+  // old content is longer than the new, so a missing truncation would show.
+  const fs::path first = Write("first.json", std::string(200, 'x'));
+  fs::create_hard_link(first, dir_ / "second.json");
+  r = Run("run --input " + in + " --output " + first.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(fs::hard_link_count(first), 2u);
+  EXPECT_TRUE(fs::equivalent(first, dir_ / "second.json"));
+  EXPECT_EQ(Slurp(dir_ / "second.json"), expected);
+
+  // A 250-character name, as long as most filesystems allow less 5.
+  const fs::path long_name = dir_ / std::string(250, 'n');
+  r = Run("run --input " + in + " --output " + long_name.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Slurp(long_name), expected);
+
+  // No temporary file is left behind.
+  EXPECT_EQ(Leftovers({"case.json", "stdout", "stderr", "target.json", "link.json", "dangling.json",
+                       "created.json", "secret.json", "first.json", "second.json",
+                       long_name.filename().string()}),
+            std::vector<std::string>());
+}
+
+TEST_F(CliTest, OutputRefusesWhatIsNotARegularFile) {
+  const std::string in = GoodCase().string();
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  fs::create_directory(dir_ / "directory");
+  std::vector<std::pair<fs::path, std::string>> refused = {{fifo, "is a FIFO"},
+                                                           {dir_ / "directory", "is a directory"}};
+  // A device node of our own (never /dev/null: an old binary would replace
+  // the system's); creating one needs CAP_MKNOD, which a container may lack.
+  const fs::path device = dir_ / "null";
+  if (mknod(device.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0) {
+    refused.emplace_back(device, "is a character device");
+  } else {
+    std::printf("no device node (mknod: %s); that case is not tried\n", std::strerror(errno));
+  }
+  for (const auto& [path, needle] : refused) {
+    const Result r = Run("run --input " + in + " --output " + path.string());
+    ExpectOneLine(r, 2, needle, path.string());
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_TRUE(fs::is_directory(dir_ / "directory"));
+  if (fs::exists(device)) {
+    EXPECT_TRUE(fs::is_character_file(device));
+  }
+  // Neither a path in a missing directory nor an empty one.
+  ExpectOneLine(Run("run --input " + in + " --output " + (dir_ / "no" / "x.json").string()), 2,
+                "No such file or directory", "missing directory");
+  ExpectOneLine(Run("run --input " + in + " --output ''"), 2, "empty", "empty --output");
+}
+
+// "cannot write X" said nothing of why. RLIMIT_FSIZE (ulimit -f, in 512-byte
+// blocks in /bin/sh) makes a write fail with EFBIG once SIGXFSZ is ignored;
+// stderr's one line stays below the limit.
+TEST_F(CliTest, FailedOutputWriteSaysWhyAndKeepsTheOldFile) {
+  const std::string in = GoodCase(64).string();  // About 2 KB of output.
+  const std::string limit = "trap '' XFSZ; ulimit -f 1;";
+  const fs::path plain = Write("plain.json", "old");
+  const fs::path linked = Write("linked.json", "old");
+  fs::create_hard_link(linked, dir_ / "other_name.json");
+  for (const fs::path& path : {plain, linked}) {
+    const Result r = Run("run --input " + in + " --output " + path.string(), limit);
+    ExpectOneLine(r, 1, "cannot write '" + path.string() + "': File too large", path.string());
+    EXPECT_EQ(Slurp(path), "old");
+  }
+  EXPECT_EQ(
+      Leftovers({"case.json", "stdout", "stderr", "plain.json", "linked.json", "other_name.json"}),
+      std::vector<std::string>());
+  const Result r = Run("run --input " + in, limit);
+  ExpectOneLine(r, 1, "cannot write standard output: File too large", "stdout");
+}
+
+// Messages that said something untrue, and values that were ignored.
+TEST_F(CliTest, RefusesCommandLinesWithTrueMessages) {
+  const std::string in = GoodCase().string();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--decimals 99999999999", "expected --decimals in [-38, 38], got '99999999999'"},
+      {"--decimals -39", "expected --decimals in [-38, 38], got '-39'"},
+      {"--decimals 1e3", "expected --decimals to be an integer, got '1e3'"},
+      {"--decimals ' 3'", "expected --decimals to be an integer"},
+      {"--decimals ''", "expected --decimals to be an integer"},
+      {"--output ''", "expected --output to name a file, got an empty string"},
+      {"--decimals 3 --decimals 4", "expected --decimals once"},
+      {"--output a.json --output b.json", "expected --output once"},
+  };
+  for (const auto& [args, needle] : cases) {
+    ExpectOneLine(Run("run --input " + in + " " + args), 2, needle, args);
+  }
+  ExpectOneLine(Run("run --input " + dir_.string()), 2,
+                "expected --input to be a file, '" + dir_.string() + "' is a directory", "dir");
+  ExpectOneLine(Run("run --input ''"), 2, "expected --input to name a file", "empty --input");
+  ExpectOneLine(Run("run --input " + in + " --input " + in), 2, "expected --input once", "twice");
+  // Still accepted: any integer spelling in range.
+  for (const char* decimals : {"+2", "-0", "0038", "-38"}) {
+    EXPECT_EQ(Run("run --input " + in + " --decimals " + decimals).exit_code, 0) << decimals;
+  }
+  EXPECT_FALSE(fs::exists("a.json"));
+}
+
+// A 90-byte case with attention_dim 4194304 under a 1.2 GB address-space
+// limit aborted (std::bad_alloc from the OpenMP region): the guard counted
+// about a 31st of what the run allocates, and added two ints that overflow.
+TEST_F(CliTest, RefusesWhatCannotFitInMemory) {
+  // attention_dim + embedding_dim was an int sum: INT_MAX + 1 overflowed.
+  ExpectRefused(R"({"embedding_dim": 1, "attention_dim": 2147483647, "num_heads": 1,
+                    "embedded": [[[1]]]})",
+                "expected a case that fits in memory");
+  const std::string limit = "ulimit -v 1200000;";  // KiB: 1.2 GB of address space.
+  const std::string tight = "ulimit -v 400000;";
+  const std::string data = "ulimit -d 1200000;";  // The heap and private mappings.
+  if (!StartsUnder(limit) || !StartsUnder(tight) || !StartsUnder(data)) {
+    GTEST_SKIP() << "the command cannot start under " << tight << " or " << data;
+  }
+  const fs::path wide = Write("wide.json", R"({"embedding_dim": 2, "attention_dim": 4194304,
+                                              "num_heads": 1, "embedded": [[[1, 2]]]})");
+  ExpectOneLine(Run("run --input " + wide.string(), limit), 2,
+                "expected a case that fits in memory", "attention_dim 4194304 under ulimit -v");
+  ExpectOneLine(Run("run --input " + wide.string(), data), 2, "expected a case that fits in memory",
+                "attention_dim 4194304 under ulimit -d");
+  // Under the same limit what fits still runs.
+  EXPECT_EQ(Run("demo", limit).exit_code, 0);
+  EXPECT_EQ(Run("run --input " + GoodCase(64).string(), limit).exit_code, 0);
+  // A text within the read bound whose JSON tree cannot fit: refused before
+  // it is parsed. 5 million empty arrays, 15 MB of text, count about 560 MB.
+  std::string empties = R"({"embedded": [)";
+  for (int i = 0; i < 5000000; ++i) empties += "[],";
+  empties += "[]]}";
+  const fs::path tree = Write("tree.json", empties);
+  ExpectOneLine(Run("run --input " + tree.string(), tight), 2,
+                "expected a case that fits in memory", "a JSON tree too big");
+}
+
+// --input /dev/zero read until memory ran out; a huge file was read whole.
+TEST_F(CliTest, BoundsWhatItReads) {
+  // A regular file is refused by its size, before a byte is read: a sparse
+  // 2 GiB file, past the 1 GiB bound, costs no disk.
+  const fs::path sparse = dir_ / "sparse.json";
+  std::ofstream(sparse).close();
+  fs::resize_file(sparse, uint64_t{2} << 30);
+  ExpectOneLine(Run("run --input " + sparse.string()), 2, "' holds 2147483648", "2 GiB file");
+  // A pipe that ends is read whole.
+  const fs::path fifo = dir_ / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  const Result piped = Run("run --input " + fifo.string(),
+                           "cat " + GoodCase().string() + " >" + fifo.string() + " &");
+  EXPECT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out.rfind("{\"output\":[[[", 0), 0u) << piped.out;
+  // Under ulimit -v 400000 the bound is a quarter of ~300 MB of room.
+  const std::string limit = "ulimit -v 400000;";
+  if (!StartsUnder(limit)) GTEST_SKIP() << "the command cannot start under " << limit;
+  ExpectOneLine(Run("run --input /dev/zero", limit), 2, "expected --input to hold at most",
+                "/dev/zero");
+}
+
 TEST_F(CliTest, HonoursAndChecksMhsaTarget) {
   // The last target is the fallback (SCALAR or EMU128 on x86, NEON on Arm):
   // never the default choice where there is more than one.
@@ -170,6 +485,13 @@ TEST_F(CliTest, HonoursAndChecksMhsaTarget) {
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_NE(forced.out.find("served by SIMD target: " + last + "\n"), std::string::npos)
       << forced.out;
+  // Names match in any case, as in the library.
+  std::string lower = last;
+  for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  const Result lower_case = Run("demo", "MHSA_TARGET=" + lower);
+  ASSERT_EQ(lower_case.exit_code, 0) << lower_case.err;
+  EXPECT_NE(lower_case.out.find("served by SIMD target: " + last + "\n"), std::string::npos)
+      << lower_case.out;
   const Result bad = Run("demo", "MHSA_TARGET=AVX9000");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_TRUE(bad.out.empty());

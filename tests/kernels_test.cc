@@ -342,6 +342,12 @@ TEST(Dispatch, RefusesUnknownTargets) {
   EXPECT_THROW(SetTarget("AVX9000"), std::invalid_argument);
   EXPECT_EQ(std::string(ActiveTarget()), before);  // A refused name changes nothing.
   ASSERT_FALSE(AvailableTargets().empty());
+  // Names match in any case.
+  const std::string last = AvailableTargets().back();
+  std::string lower = last;
+  for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  SetTarget(lower);
+  EXPECT_EQ(std::string(ActiveTarget()), last);
   SetTarget("");  // The best one.
   EXPECT_EQ(std::string(ActiveTarget()), AvailableTargets().front());
 }

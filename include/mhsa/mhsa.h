@@ -124,14 +124,25 @@ void RoundToDecimals(float* data, size_t count, int decimals);
 
 // The SIMD target that serves calls now, e.g. "AVX3", "AVX2", "NEON", "SCALAR":
 // the best one this build compiled and this CPU runs, unless the environment
-// variable MHSA_TARGET (read at first use) or SetTarget names another.
+// variable MHSA_TARGET (read once, at first use) or SetTarget names another.
+// Names match in any case: MHSA_TARGET=avx2 selects "AVX2". An MHSA_TARGET
+// that names no usable target is not an error at first use (the library
+// neither prints nor throws there): the best target serves, ActiveTarget()
+// names it, and TargetEnvironmentError() says why.
 const char* ActiveTarget();
 
 // The targets this build compiled and this CPU runs, best first.
 std::vector<std::string> AvailableTargets();
 
-// Makes `name` (one of AvailableTargets(); "" for the best) serve all later
-// calls in this process. Throws std::invalid_argument for any other name.
+// "" when MHSA_TARGET is unset, empty or names a usable target; otherwise one
+// line naming the value (a short excerpt) and the usable targets, for a
+// program that wants to refuse the value rather than run on the fallback.
+// About the variable only: SetTarget does not change it.
+std::string TargetEnvironmentError();
+
+// Makes `name` (one of AvailableTargets(), in any case; "" for the best)
+// serve all later calls in this process. Throws std::invalid_argument for
+// any other name and then changes nothing.
 // Meant for tests and benchmarks; not to be called while Forward runs.
 void SetTarget(const std::string& name);
 

@@ -1,7 +1,9 @@
 // libFuzzer harness for the command's JSON case parser, mhsa::cli::ParseCase.
 //
 // Contract under test (src/cli/case_io.h): any text either parses into a
-// Case or throws CaseError. Any other exception escapes this function, and
+// Case or throws a CaseError whose message is one short line of printable
+// text, whatever the input holds (it quotes only bounded excerpts). Any
+// other exception escapes this function, and
 // libFuzzer reports it as a crash; ASan and UBSan report memory errors and
 // undefined behaviour; libFuzzer's -rss_limit_mb and -malloc_limit_mb
 // report an input that makes the parser allocate far beyond its size.
@@ -29,6 +31,19 @@ namespace {
   std::abort();
 }
 
+// The longest message ParseCase writes is a parse error: a fixed prefix and
+// at most 160 characters of the parser's own message.
+constexpr size_t kMaxMessageBytes = 256;
+
+void CheckMessage(const char* message) {
+  const size_t length = std::strlen(message);
+  if (length == 0 || length > kMaxMessageBytes) Fail("a CaseError message is empty or too long");
+  for (size_t i = 0; i < length; ++i) {
+    const auto byte = static_cast<unsigned char>(message[i]);
+    if (byte < 0x20 || byte >= 0x7f) Fail("a CaseError message holds a byte that is not printable");
+  }
+}
+
 void CheckCase(const mhsa::cli::Case& c) {
   if (c.embedding_dim <= 0 || c.attention_dim <= 0 || c.num_heads <= 0 || c.batch <= 0 ||
       c.context <= 0) {
@@ -40,9 +55,15 @@ void CheckCase(const mhsa::cli::Case& c) {
   for (float v : c.embedded) {
     if (!std::isfinite(v)) Fail("a parsed value is not a finite float");
   }
-  // The parsed values written as an output of width embedding_dim.
-  const auto doc = nlohmann::json::parse(
-      mhsa::cli::FormatOutput(c.embedded, c.batch, c.context, c.embedding_dim));
+  // The parsed values written as an output of width embedding_dim, within
+  // the bound the memory guard counts for it.
+  const std::string text = mhsa::cli::FormatOutput(c.embedded, c.batch, c.context, c.embedding_dim);
+  if (text.size() > mhsa::cli::OutputTextBytes(static_cast<uint64_t>(c.batch),
+                                               static_cast<uint64_t>(c.context),
+                                               static_cast<uint64_t>(c.embedding_dim))) {
+    Fail("FormatOutput wrote more than OutputTextBytes");
+  }
+  const auto doc = nlohmann::json::parse(text);
   size_t i = 0;
   for (const auto& rows : doc.at("output")) {
     for (const auto& row : rows) {
@@ -63,12 +84,22 @@ void CheckCase(const mhsa::cli::Case& c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
+  uint64_t parse_bytes = 0;
+  try {
+    parse_bytes = mhsa::cli::ParseBytes(text);
+  } catch (const mhsa::cli::CaseError& e) {
+    CheckMessage(e.what());  // Nesting too deep: ParseCase refuses it too.
+  }
   mhsa::cli::Case c;
   try {
     c = mhsa::cli::ParseCase(text);
-  } catch (const mhsa::cli::CaseError&) {
+  } catch (const mhsa::cli::CaseError& e) {
+    CheckMessage(e.what());
     return 0;  // The one acceptable failure.
   }
+  // The memory guard's count covers at least each number's JSON value (48
+  // bytes) and float (4 bytes).
+  if (parse_bytes < 52 * c.embedded.size()) Fail("ParseBytes counts less than the case's numbers");
   CheckCase(c);
   return 0;
 }
