@@ -160,7 +160,7 @@ void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* pa
                  void* scratch) {
   const size_t dim = t.head_dim, rows = t.group * t.q_len;
   Bump bump(scratch);
-  const DecodeScratch s(bump, dim);
+  const DecodeScratch s(bump, dim, rows);
   OnlineRow state[kDecodeRows];
   size_t limit[kDecodeRows];
   for (size_t r = 0; r < rows; ++r) {
@@ -549,7 +549,9 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
   needs.shared = shared.used();
   Bump flash, decode, probs;
   if (AnyFlashes(p)) FlashScratch(flash, p.head_dim, p.kv_len);
-  if (AnyDecodes(p)) DecodeScratch(decode, p.head_dim);
+  if (AnyDecodes(p)) {
+    DecodeScratch(decode, p.head_dim, std::min(kDecodeRows, Group(p) * p.q_len));
+  }
   if (p.probabilities != nullptr) probs.Take<float>(RoundUp(p.head_dim, kDecodeQPad));
   needs.per_thread = std::max({flash.used(), decode.used(), probs.used()});
   return needs;

@@ -99,16 +99,17 @@ struct FlashScratch {
         acc(bump.Take<float>(kQueryBlock * head_dim)) {}
 };
 
-// Per-thread scratch of the decode path: up to kDecodeRows q rows, scaled and
-// zero-padded to q_stride; one block of scores per row; the accumulators.
+// Per-thread scratch of the decode path for up to `rows` (<= kDecodeRows)
+// query rows: q scaled and zero-padded to q_stride; one block of scores per
+// row; the accumulators.
 struct DecodeScratch {
   size_t q_stride;
   float *q, *scores, *acc;
-  DecodeScratch(Bump& bump, size_t head_dim)
+  DecodeScratch(Bump& bump, size_t head_dim, size_t rows)
       : q_stride(RoundUp(head_dim, kDecodeQPad)),
-        q(bump.Take<float>(kDecodeRows * q_stride)),
-        scores(bump.Take<float>(kDecodeRows * kDecodeBlock)),
-        acc(bump.Take<float>(kDecodeRows * head_dim)) {}
+        q(bump.Take<float>(rows * q_stride)),
+        scores(bump.Take<float>(rows * kDecodeBlock)),
+        acc(bump.Take<float>(rows * head_dim)) {}
 };
 
 // lse = m + log(l) for a row's running max m and sum l of exp(s - m), with

@@ -95,8 +95,9 @@ AttentionProblem LayerAttention(size_t batch, size_t context, size_t num_heads, 
 
 }  // namespace
 
-ScratchNeeds MultiHeadedSelfAttention::Impl::Needs(size_t batch, size_t context, size_t cached,
-                                                   int threads) const {
+ScratchNeeds MultiHeadedSelfAttention::Impl::NeedsFor(size_t num_heads, size_t head_dim,
+                                                      size_t batch, size_t context, size_t cached,
+                                                      int threads) {
   const ScratchNeeds attention = AttentionNeeds(
       LayerAttention(batch, context, num_heads, head_dim, cached + context), threads);
   ScratchNeeds needs;

@@ -28,7 +28,11 @@ struct MultiHeadedSelfAttention::Impl {
                KVCache::Impl* cache, const RunOptions& options) const;
 
   // Scratch of a Forward over `context` new positions after `cached` ones.
-  ScratchNeeds Needs(size_t batch, size_t context, size_t cached, int threads) const;
+  ScratchNeeds Needs(size_t batch, size_t context, size_t cached, int threads) const {
+    return NeedsFor(num_heads, head_dim, batch, context, cached, threads);
+  }
+  static ScratchNeeds NeedsFor(size_t num_heads, size_t head_dim, size_t batch, size_t context,
+                               size_t cached, int threads);
 
   size_t embedding_dim;
   size_t head_dim;

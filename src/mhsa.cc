@@ -193,6 +193,26 @@ size_t MultiHeadedSelfAttention::WorkspaceBytes(int batch, int context, const KV
       threads);
 }
 
+size_t MultiHeadedSelfAttention::WorkspaceBytes(int embedding_dim, int attention_dim, int num_heads,
+                                                int batch, int context, const RunOptions& options) {
+  CheckPositive("embedding_dim", embedding_dim);
+  CheckPositive("attention_dim", attention_dim);
+  CheckPositive("num_heads", num_heads);
+  if (attention_dim % num_heads != 0) {
+    ThrowInvalid("expected attention_dim to be a multiple of num_heads, got attention_dim " +
+                 std::to_string(attention_dim) + " and num_heads " + std::to_string(num_heads));
+  }
+  CheckPositive("batch", batch);
+  CheckPositive("context", context);
+  CheckThreads(options);
+  CheckedFloatCount("the projection's output", {3, batch, context, attention_dim});
+  const int threads = ThreadsForCall(options);
+  return WorkspaceBytesFor(
+      Impl::NeedsFor(static_cast<size_t>(num_heads), static_cast<size_t>(attention_dim / num_heads),
+                     static_cast<size_t>(batch), static_cast<size_t>(context), 0, threads),
+      threads);
+}
+
 KVCache::KVCache(const MultiHeadedSelfAttention& layer, int batch, int max_context) {
   CheckUsable(layer.impl_ != nullptr, "layer");
   CheckPositive("batch", batch);

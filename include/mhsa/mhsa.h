@@ -70,6 +70,11 @@ class MultiHeadedSelfAttention {
   size_t WorkspaceBytes(int batch, int context, const RunOptions& options = RunOptions()) const;
   size_t WorkspaceBytes(int batch, int context, const KVCache& cache,
                         const RunOptions& options = RunOptions()) const;
+  // The same for a layer of these sizes, before one is built (to check that
+  // a call will fit in memory, say). Throws std::invalid_argument for sizes
+  // the constructor or Forward would refuse.
+  static size_t WorkspaceBytes(int embedding_dim, int attention_dim, int num_heads, int batch,
+                               int context, const RunOptions& options = RunOptions());
 
  private:
   friend class KVCache;

@@ -6,12 +6,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <string>
 
-// The library's block sizes, for LibraryScratchBytes only: a private header
-// of src/, included until the library reports its own workspace.
-#include "blocking.h"
+#include "blocking.h"  // kPanel, for the packed weights' padding.
 #include "case_io.h"
+#include "mhsa/mhsa.h"
 #include "saturating.h"
 
 namespace mhsa {
@@ -63,29 +63,22 @@ std::string Gibibytes(uint64_t bytes) {
 
 }  // namespace
 
-uint64_t LibraryScratchBytes(uint64_t batch, uint64_t context, uint64_t attention_dim,
-                             uint64_t num_heads, uint64_t threads) {
-  if (num_heads == 0) return 0;
-  const uint64_t head_dim = attention_dim / num_heads;
-  // On the calling thread: qkv, [batch][context][3][attention_dim] floats
-  // (src/layer.cc).
-  const uint64_t qkv = SatMul(kFloat, batch, context, 3, attention_dim);
-  // Per OpenMP thread, sized for the longest task (src/attention.cc): the
-  // packed q block (kQueryBlock rows, a multiple of every target's MR), k
-  // and v packed for every key of the sequence (k in kPanel-row panels, v's
-  // head_dim columns in kPanel-wide panels), the score block and the
-  // output accumulators.
-  const uint64_t q_pack = SatMul(kQueryBlock, head_dim);
-  const uint64_t k_pack = SatMul(RoundUp(context, kPanel), head_dim);
-  const uint64_t v_pack = SatMul(RoundUp(head_dim, kPanel), context);
-  const uint64_t scores = SatMul(kQueryBlock, kKeyBlock);
-  const uint64_t accumulators = SatMul(kQueryBlock, head_dim);
-  // And the GEMM's packed block of A, kMC x kKC floats per task (src/gemm.cc;
-  // on the thread's stack today, counted here all the same).
-  const uint64_t a_block = kMC * kKC;
-  const uint64_t per_thread =
-      SatAdd(SatAdd(SatAdd(q_pack, k_pack), SatAdd(v_pack, scores)), SatAdd(accumulators, a_block));
-  return SatAdd(qkv, SatMul(kFloat, per_thread, threads));
+uint64_t LibraryScratchBytes(uint64_t batch, uint64_t context, uint64_t embedding_dim,
+                             uint64_t attention_dim, uint64_t num_heads, uint64_t threads) {
+  // Before the case is parsed its shape is unknown (zeros): nothing yet.
+  if (batch == 0 || context == 0 || embedding_dim == 0 || attention_dim == 0 || num_heads == 0) {
+    return 0;
+  }
+  // The library's own answer (it throws std::invalid_argument for sizes it
+  // would refuse anyway, which the command reports as such).
+  const auto as_int = [](uint64_t v) {
+    return static_cast<int>(std::min<uint64_t>(v, std::numeric_limits<int>::max()));
+  };
+  RunOptions options;
+  options.num_threads = as_int(threads);
+  return MultiHeadedSelfAttention::WorkspaceBytes(as_int(embedding_dim), as_int(attention_dim),
+                                                  as_int(num_heads), as_int(batch), as_int(context),
+                                                  options);
 }
 
 uint64_t PeakBytes(const RunSize& run) {
@@ -104,7 +97,7 @@ uint64_t PeakBytes(const RunSize& run) {
   const uint64_t weights = SatMul(kFloat, 3, a, e);
   const uint64_t packed = SatMul(kFloat, RoundUp(SatMul(3, a), kPanel), e);
   const uint64_t library =
-      LibraryScratchBytes(b, t, a, run.num_heads, std::max<uint64_t>(run.threads, 1));
+      LibraryScratchBytes(b, t, e, a, run.num_heads, std::max<uint64_t>(run.threads, 1));
   const uint64_t out = SatMul(kFloat, b, t, a);                         // Forward's result.
   const uint64_t text = run.batch == 0 ? 0 : OutputTextBytes(b, t, a);  // Its JSON.
   uint64_t running = SatAdd(embedded, SatAdd(SatMul(2, weights), packed));

@@ -20,13 +20,11 @@ struct RunSize {
   uint64_t threads = 1;  // OpenMP threads a Forward call may use.
 };
 
-// The library's scratch for one Forward call at these sizes: the qkv buffer
-// and, per thread, the attention's and the GEMM's blocks. Computed here from
-// the library's block sizes until the library answers it itself
-// (MultiHeadedSelfAttention::WorkspaceBytes); nothing else in the command
-// depends on how the library computes.
-uint64_t LibraryScratchBytes(uint64_t batch, uint64_t context, uint64_t attention_dim,
-                             uint64_t num_heads, uint64_t threads);
+// The library's scratch for one Forward call at these sizes, as the library
+// reports it (MultiHeadedSelfAttention::WorkspaceBytes): the qkv buffer and,
+// per thread, the attention's and the GEMM's blocks.
+uint64_t LibraryScratchBytes(uint64_t batch, uint64_t context, uint64_t embedding_dim,
+                             uint64_t attention_dim, uint64_t num_heads, uint64_t threads);
 
 // The most memory the run holds at once, in bytes, saturating at 2^64 - 1.
 uint64_t PeakBytes(const RunSize& run);
