@@ -13,8 +13,10 @@ namespace mhsa {
 // serves the call. 128 bytes: two cache lines per k step.
 inline constexpr size_t kPanel = 32;
 
-// k-block of the GEMM: a 32 x 256 float B panel is 32 KiB and stays in the
-// 48 KiB L1 while a whole MC x 256 block of A streams past it.
+// k-block of the GEMM: a 32 x 256 float B panel is 32 KiB, meant to stay in
+// L1 while a whole MC x 256 block of A streams past it: it fits the 48 KiB L1
+// data caches of Ice Lake, Sapphire Rapids and Zen 5, and fills Zen 4's and
+// older cores' 32 KiB ones.
 inline constexpr size_t kKC = 256;
 
 // Rows of A per task and per packed block: 96 x 256 floats = 96 KiB in L2,
