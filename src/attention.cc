@@ -56,8 +56,7 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
   const size_t dim = t.head_dim;
   const float* q = t.q + static_cast<ptrdiff_t>(head) * t.q_head;
   // The scale is folded into q once here, sparing a pass over every score.
-  PackPanels<kMR>(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale,
-                  s.q_pack);
+  PackA(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale, s.q_pack);
   std::fill(s.acc, s.acc + rows * dim, 0.0f);
   OnlineRow state[kQueryBlock];
   size_t limit[kQueryBlock];

@@ -112,16 +112,20 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
 //         later value row cannot leak into an earlier query (0 * NaN = NaN).
 //         Pass diag >= k for an unmasked tile.
 //   A is read at ap[r * kRowStride + p * kStepStride]: packed panels have
-//   (1, kMR); a row-major block with a compile-time stride L has (L, 1),
+//   (1, kRows); a row-major block with a compile-time stride L has (L, 1),
 //   which lets the attention's p block feed the kernel without packing (the
 //   constant strides become constant displacements of one pointer).
-template <size_t kRowStride = 1, size_t kStepStride = kMR>
+//   kRows: the tile's height, kMR or, for the last rows of a product, the
+//   smallest of 1, 2, 4, 8 that holds them (TileRows), so that one token
+//   does not pay for twelve.
+template <size_t kRows, size_t kRowStride, size_t kStepStride>
 inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                         float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
                         float beta, ptrdiff_t diag) {
+  static_assert(kRows <= kMR, "the register budget is kMR's");
   const DF d;
-  VF acc[kMR][kNV];
-  for (size_t r = 0; r < kMR; ++r) {
+  VF acc[kRows][kNV];
+  for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
   }
   // Steps every row may take, then the triangle where rows drop out.
@@ -134,24 +138,24 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
       // broadcast folds into the FMA as a memory operand).
       VF b[kNV];
       for (size_t v = 0; v < kNV; ++v) b[v] = hn::LoadU(d, brow + v * kLanes);
-      for (size_t r = 0; r < kMR; ++r) {
+      for (size_t r = 0; r < kRows; ++r) {
         const VF a = hn::Set(d, arow[r * kRowStride]);
         for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
       }
     } else {
       // Many B vectors: hold the MR broadcasts, stream B.
-      VF a[kMR];
-      for (size_t r = 0; r < kMR; ++r) a[r] = hn::Set(d, arow[r * kRowStride]);
+      VF a[kRows];
+      for (size_t r = 0; r < kRows; ++r) a[r] = hn::Set(d, arow[r * kRowStride]);
       for (size_t v = 0; v < kNV; ++v) {
         const VF b = hn::LoadU(d, brow + v * kLanes);
-        for (size_t r = 0; r < kMR; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
+        for (size_t r = 0; r < kRows; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
       }
     }
   }
   for (size_t p = full; p < k; ++p) {
     const float* HWY_RESTRICT brow = bp + p * kPanel;
     const float* HWY_RESTRICT arow = ap + p * kStepStride;
-    for (size_t r = 0; r < kMR; ++r) {
+    for (size_t r = 0; r < kRows; ++r) {
       if (static_cast<ptrdiff_t>(p) >= diag + static_cast<ptrdiff_t>(r)) continue;
       const VF a = hn::Set(d, arow[r * kRowStride]);
       for (size_t v = 0; v < kNV; ++v) {
@@ -160,9 +164,9 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
     }
   }
 
-  if (m_valid == kMR && n_valid == kPanel) {
+  if (m_valid == kRows && n_valid == kPanel) {
     const VF vbeta = hn::Set(d, beta);
-    for (size_t r = 0; r < kMR; ++r) {
+    for (size_t r = 0; r < kRows; ++r) {
       float* HWY_RESTRICT crow = c + r * ldc;
       for (size_t v = 0; v < kNV; ++v) {
         VF sum = acc[r][v];
@@ -174,8 +178,8 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
     return;
   }
   // Edge tile: spill to a buffer, then touch only the valid part of C.
-  HWY_ALIGN float tile[kMR * kPanel];
-  for (size_t r = 0; r < kMR; ++r) {
+  HWY_ALIGN float tile[kRows * kPanel];
+  for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
   }
   for (size_t r = 0; r < m_valid; ++r) {
@@ -187,9 +191,57 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
   }
 }
 
+// Height of the tile for the last `rest` rows of a product (rest < kMR; 0
+// means a whole tile): the smallest of 1, 2, 4 and 8 that holds them, or kMR.
+constexpr size_t TileRows(size_t rest) {
+  if (rest == 0) return kMR;
+  for (size_t rows = 1; rows < kMR && rows <= 8; rows *= 2) {
+    if (rest <= rows) return rows;
+  }
+  return kMR;
+}
+
+// Packs rows [0, m) of A into the layout TileProduct reads: whole panels of
+// kMR rows, then the last rows in one panel of TileRows(m % kMR) rows.
+// dst: m rounded up to that layout, times k floats; times `scale`.
+inline void PackA(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrdiff_t step, size_t m,
+                  size_t k, float scale, float* HWY_RESTRICT dst) {
+  const size_t full = m / kMR * kMR;
+  PackPanels<kMR>(src, row_stride, step, full, k, scale, dst);
+  const size_t rest = m - full;
+  if (rest == 0) return;
+  const float* last = src + static_cast<ptrdiff_t>(full) * row_stride;
+  float* out = dst + full * k;
+  switch (TileRows(rest)) {
+    case 1:
+      PackPanels<1>(last, row_stride, step, rest, k, scale, out);
+      break;
+    case 2:
+      PackPanels<2>(last, row_stride, step, rest, k, scale, out);
+      break;
+    case 4:
+      PackPanels<4>(last, row_stride, step, rest, k, scale, out);
+      break;
+    case 8:
+      PackPanels<8>(last, row_stride, step, rest, k, scale, out);
+      break;
+    default:
+      PackPanels<kMR>(last, row_stride, step, rest, k, scale, out);
+  }
+}
+
+// One column panel of C for the `rows` (<= kRows) rows starting at a_tile.
+template <size_t kRows, size_t kRowStride>
+inline void TileColumn(const float* HWY_RESTRICT a_tile, const float* HWY_RESTRICT bpanel, size_t k,
+                       float* HWY_RESTRICT c, size_t ldc, size_t rows, size_t cols, float beta,
+                       ptrdiff_t diag) {
+  MicroKernel<kRows, kRowStride, (kRowStride == 1 ? kRows : 1)>(a_tile, bpanel, k, c, ldc, rows,
+                                                                cols, beta, diag);
+}
+
 // C (m x n) = or += A (m x k) · packed B (k x n), all tiles.
-//   ap: packed [ceil(m / kMR)][k][kMR], or with kRowStride = L a row-major
-//   [m rounded up to kMR][L] block (rows past m are read, never stored);
+//   ap: packed by PackA, or with kRowStride = L a row-major [m rounded up to
+//   kMR][L] block (rows past m are read, never stored);
 //   bp: [ceil(n / kPanel)][bk][kPanel] where
 //   bk >= k is the panel height (the packed matrix's full k) and the panel
 //   starts at step 0 of this product.
@@ -199,17 +251,40 @@ template <size_t kRowStride = 1>
 inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY_RESTRICT bp,
                         size_t bk, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
                         float beta, ptrdiff_t diag) {
+  const size_t full = m / kMR * kMR, rest = m - full;
   // Loop over B panels outside A panels: the kPanel x k B panel stays in L1
   // while the A panels stream from L2.
   for (size_t j0 = 0; j0 < n; j0 += kPanel) {
     const float* bpanel = bp + j0 * bk;
     const size_t cols = std::min(kPanel, n - j0);
-    for (size_t i0 = 0; i0 < m; i0 += kMR) {
+    for (size_t i0 = 0; i0 < full; i0 += kMR) {
       // Packed: panel i0 / kMR starts at i0 * k. Row-major: row i0.
       const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * kRowStride;
-      MicroKernel<kRowStride, (kRowStride == 1 ? kMR : 1)>(a_tile, bpanel, k, c + i0 * ldc + j0,
-                                                           ldc, std::min(kMR, m - i0), cols, beta,
-                                                           diag + static_cast<ptrdiff_t>(i0));
+      TileColumn<kMR, kRowStride>(a_tile, bpanel, k, c + i0 * ldc + j0, ldc, kMR, cols, beta,
+                                  diag + static_cast<ptrdiff_t>(i0));
+    }
+    if (rest == 0) continue;
+    const float* a_tile = kRowStride == 1 ? ap + full * k : ap + full * kRowStride;
+    float* c_tile = c + full * ldc + j0;
+    const ptrdiff_t d = diag + static_cast<ptrdiff_t>(full);
+    switch (TileRows(rest)) {
+      case 1:
+        TileColumn<1, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
+        break;
+      case 2:
+        if constexpr (kMR > 2)
+          TileColumn<2, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
+        break;
+      case 4:
+        if constexpr (kMR > 4)
+          TileColumn<4, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
+        break;
+      case 8:
+        if constexpr (kMR > 8)
+          TileColumn<8, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
+        break;
+      default:
+        TileColumn<kMR, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
     }
   }
 }
@@ -225,8 +300,7 @@ inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, s
   for (size_t k0 = 0; k0 < k; k0 += kKC) {
     const size_t kc = std::min(kKC, k - k0);
     // alpha is folded into A here: one multiply per element of A, not of C.
-    PackPanels<kMR>(a.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m, kc,
-                    alpha, a_pack);
+    PackA(a.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m, kc, alpha, a_pack);
     // k-blocks after the first add to C: the sum over k keeps its order.
     TileProduct(a_pack, m, bp + k0 * kPanel, k, n, kc, c, ldc, k0 == 0 ? beta : 1.0f, kNoMask);
   }

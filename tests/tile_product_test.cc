@@ -59,7 +59,7 @@ void RunTile(const TileCall& call) {
     return;
   }
   AlignedFloats ap(RoundUp(call.m, kMR) * call.k + 1);
-  PackPanels<kMR>(call.a, static_cast<ptrdiff_t>(call.lda), 1, call.m, call.k, 1.0f, ap.data());
+  PackA(call.a, static_cast<ptrdiff_t>(call.lda), 1, call.m, call.k, 1.0f, ap.data());
   TileProduct(ap.data(), call.m, bp.data(), call.k, call.n, call.k, call.c, call.ldc, call.beta,
               call.diag);
 }
