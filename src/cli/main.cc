@@ -1,6 +1,7 @@
 // The `mhsa` command.
 //   mhsa demo                      the problem's small example
 //   mhsa run --input case.json [--output out.json] [--decimals N]
+//   mhsa show --input case.json --output maps.png
 // Refused input or command line (including a case too big for this
 // machine's memory): one line on stderr, exit code 2, no output file.
 // A result that cannot be written: one line on stderr, exit code 1.
@@ -19,6 +20,7 @@
 #include "files.h"
 #include "memory.h"
 #include "mhsa/mhsa.h"
+#include "show.h"
 
 namespace {
 
@@ -28,7 +30,7 @@ constexpr int kWriteFailed = 1;
 constexpr int kRefused = 2;
 constexpr const char* kUsage =
     "usage: mhsa demo | mhsa run --input case.json [--output out.json] "
-    "[--decimals N]";
+    "[--decimals N] | mhsa show --input case.json --output maps.png";
 
 // The problem's own small example (the first golden case).
 constexpr const char* kDemoCase = R"({
@@ -172,6 +174,26 @@ int Run(int argc, char** argv) {
   return 0;
 }
 
+// The attention maps of a case, as a PNG of heatmaps (show.h).
+int Show(int argc, char** argv) {
+  Options options = ParseOptions(argc, argv);
+  if (!options.has_output) throw CaseError(std::string("expected --output; ") + kUsage);
+  if (options.has_decimals)
+    throw CaseError("expected no --decimals for show; it draws, not prints");
+  options.output = mhsa::cli::ResolveOutput(options.output);
+  const Budget budget = MeasureBudget();
+  mhsa::cli::RunSize run;
+  run.threads = budget.threads;
+  const mhsa::cli::Case c =
+      ReadCase(mhsa::cli::ReadInput(options.input, mhsa::cli::MaxInputBytes(budget.available),
+                                    "1 GiB at most, and a quarter of the " + budget.limit),
+               budget, &run);
+  const std::vector<float> maps = mhsa::cli::AttentionMaps(c);
+  mhsa::cli::WriteOutput(options.output,
+                         mhsa::cli::DrawHeatmaps(maps, c.batch, c.num_heads, c.context));
+  return 0;
+}
+
 // One line on stderr; the library's messages already start with "mhsa: ".
 void Report(std::string message) {
   for (char& ch : message) {
@@ -196,6 +218,7 @@ int main(int argc, char** argv) {
     const std::string command = argc > 1 ? argv[1] : "";
     if (command == "demo" && argc == 2) return Demo();
     if (command == "run") return Run(argc, argv);
+    if (command == "show") return Show(argc, argv);
     if (command == "--help" || command == "-h") {
       mhsa::cli::WriteStandardOutput(std::string(kUsage) + "\n");
       return 0;
