@@ -17,6 +17,10 @@ inline constexpr size_t kPanel = 32;
 // 48 KiB L1 while a whole MC x 256 block of A streams past it.
 inline constexpr size_t kKC = 256;
 
+// k-block of the bf16 GEMM, in k steps (even: blocks start on k-pairs). A
+// 32 x 512 bf16 B panel is 32 KiB, the bytes of the float one.
+inline constexpr size_t kKCBf16 = 512;
+
 // Rows of A per task and per packed block: 96 x 256 floats = 96 KiB in L2,
 // a multiple of every target's MR (12, 3, 1), and fine enough that a
 // 2048-row projection splits into 22 tasks for 2 threads.
