@@ -4,7 +4,8 @@
 //   qkt        1024 x 1024 x 64    q·kᵀ at T=1024, head_dim 64
 // Contenders, each on 1 and 2 threads:
 //   f32          GemmPacked (float A, float B)
-//   bf16_instr   GemmBf16 with the bf16 dot-product kernel (AVX3_BF16 or
+//   bf16_amx     GemmBf16 with the AMX kernel (AVX3_AMX); skipped without AMX
+//   bf16_dot     GemmBf16 with the dot-product kernel (AVX3_BF16 or
 //                NEON_BF16); skipped where the CPU has none
 //   bf16_widen   GemmBf16 with the active target's widening-FMA kernel
 // and for the bf16 ones, A given as float (rounded while packing, as the
@@ -39,7 +40,7 @@ struct Shape {
 const Shape kShapes[] = {
     {"proj", 2048, 1536, 512}, {"proj_e768", 4096, 2304, 768}, {"qkt", 1024, 1024, 64}};
 
-enum class Contender { kF32, kBf16Instructions, kBf16Widening };
+enum class Contender { kF32, kBf16Amx, kBf16Dot, kBf16Widening };
 
 struct Operands {
   std::vector<float> a, b, c;
@@ -82,11 +83,15 @@ void Run(benchmark::State& state, Contender contender, bool a_bf16) {
   const size_t k = static_cast<size_t>(state.range(2));
   const int threads = static_cast<int>(state.range(3));
   omp_set_num_threads(threads);
-  if (contender == Contender::kBf16Instructions && !CpuHasBf16Instructions()) {
-    state.SkipWithError("this CPU has no bf16 dot-product instructions");
+  const Bf16Instructions level = contender == Contender::kBf16Amx   ? Bf16Instructions::kAmx
+                                 : contender == Contender::kBf16Dot ? Bf16Instructions::kDot
+                                                                    : Bf16Instructions::kNone;
+  if (contender != Contender::kF32 &&
+      static_cast<int>(CpuBf16Instructions()) < static_cast<int>(level)) {
+    state.SkipWithError("this CPU lacks the bf16 instructions of this kernel");
     return;
   }
-  SetBf16Instructions(contender == Contender::kBf16Instructions);
+  SetBf16Instructions(level);
   Operands ops(m, n, k);
   if (contender == Contender::kF32) {
     state.SetLabel(ActiveTarget());
@@ -107,7 +112,7 @@ void Run(benchmark::State& state, Contender contender, bool a_bf16) {
       benchmark::ClobberMemory();
     }
   }
-  SetBf16Instructions(true);
+  SetBf16Instructions(Bf16Instructions::kAmx);
   SetFlopCounters(state, 2.0 * static_cast<double>(m * n * k), threads);
   const std::string error = CheckSamples(ops, m, n, k, contender != Contender::kF32);
   if (!error.empty()) state.SkipWithError(error.c_str());
@@ -120,8 +125,10 @@ void RegisterAll() {
     bool a_bf16;
   };
   const Entry entries[] = {{"f32", Contender::kF32, false},
-                           {"bf16_instr", Contender::kBf16Instructions, false},
-                           {"bf16_instr_abf16", Contender::kBf16Instructions, true},
+                           {"bf16_amx", Contender::kBf16Amx, false},
+                           {"bf16_amx_abf16", Contender::kBf16Amx, true},
+                           {"bf16_dot", Contender::kBf16Dot, false},
+                           {"bf16_dot_abf16", Contender::kBf16Dot, true},
                            {"bf16_widen", Contender::kBf16Widening, false},
                            {"bf16_widen_abf16", Contender::kBf16Widening, true}};
   for (const Shape& shape : kShapes) {
@@ -145,7 +152,9 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   mhsa::bench::AddCommonContext();
-  benchmark::AddCustomContext("bf16_instructions", mhsa::CpuHasBf16Instructions() ? "yes" : "no");
+  const char* const kLevels[] = {"none", "dot (AVX512_BF16 or Arm BF16)", "amx (and AVX512_BF16)"};
+  benchmark::AddCustomContext("bf16_instructions",
+                              kLevels[static_cast<int>(mhsa::CpuBf16Instructions())]);
   mhsa::bench::RegisterAll();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -6,6 +6,10 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #elif defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -42,10 +46,35 @@ bool Detect() {
   return (hwy::SupportedTargets() & HWY_AVX3) != 0;
 }
 
+bool DetectAmx() {
+  uint32_t a, b, c, d;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(7, 0, a, b, c, d);
+  if (!(Bit(d, 22) && Bit(d, 24))) return false;  // AMX-BF16, AMX-TILE.
+  __cpuid(1, a, b, c, d);
+  if (!Bit(c, 27)) return false;  // OSXSAVE.
+  const uint64_t kTileState = (1u << 17) | (1u << 18);  // XTILECFG, XTILEDATA.
+  if ((ReadXcr0() & kTileState) != kTileState) return false;
+#if defined(__linux__)
+  // Linux (5.16+) enables the 8 KiB tile data per process on request; the
+  // permission covers every thread of the process, present and future.
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtileData = 18;
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) != 0) return false;
+#else
+  return false;  // No known way to get the permission.
+#endif
+  return CpuHasAvx512Bf16();
+}
+
 }  // namespace
 
 bool CpuHasAvx512Bf16() {
   static const bool has = Detect();
+  return has;
+}
+
+bool CpuHasAmxBf16() {
+  static const bool has = DetectAmx();
   return has;
 }
 
@@ -54,6 +83,7 @@ bool CpuHasArmBf16() { return false; }
 #elif defined(__aarch64__)
 
 bool CpuHasAvx512Bf16() { return false; }
+bool CpuHasAmxBf16() { return false; }
 
 bool CpuHasArmBf16() {
 #if defined(__linux__)
@@ -70,6 +100,7 @@ bool CpuHasArmBf16() {
 #else
 
 bool CpuHasAvx512Bf16() { return false; }
+bool CpuHasAmxBf16() { return false; }
 bool CpuHasArmBf16() { return false; }
 
 #endif

@@ -11,6 +11,13 @@ namespace mhsa {
 // False on other architectures.
 bool CpuHasAvx512Bf16();
 
+// x86: AMX with bf16 tiles usable: CPUID leaf 7 EDX bits 22 (AMX-BF16) and
+// 24 (AMX-TILE), the OS enabling the tile state (XCR0 bits 17, 18), Linux
+// granting this process the tile data (arch_prctl ARCH_REQ_XCOMP_PERM,
+// requested here once), and CpuHasAvx512Bf16 (the AMX kernel's edges use
+// vdpbf16ps). False elsewhere.
+bool CpuHasAmxBf16();
+
 // Arm: FEAT_BF16 (BFDOT, BFMMLA, BFCVT) reported by the kernel:
 // getauxval(AT_HWCAP2) & HWCAP2_BF16. False on other architectures.
 bool CpuHasArmBf16();

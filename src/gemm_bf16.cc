@@ -26,7 +26,7 @@ void Bf16Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, siz
 }
 
 Bf16Kernel HwyBf16Kernel() {
-  return Bf16Kernel{hwy::TargetName(HWY_TARGET), kBf16MR, sizeof(float), &Bf16PackAF32,
+  return Bf16Kernel{hwy::TargetName(HWY_TARGET), kBf16MR, 2, sizeof(float), &Bf16PackAF32,
                     &Bf16PackABf16, &Bf16Tiles};
 }
 
@@ -53,38 +53,49 @@ HWY_EXPORT(HwyBf16Kernel);
 
 namespace {
 
-// -1 until first use, then 0 (off) or 1 (on).
-std::atomic<int> instructions{-1};
+// -1 until first use, then a Bf16Instructions value.
+std::atomic<int> allowed{-1};
+
+Bf16Instructions FromEnvironment() {
+  const char* env = std::getenv("MHSA_BF16_INSTRUCTIONS");
+  if (env == nullptr) return Bf16Instructions::kAmx;
+  if (std::strcmp(env, "0") == 0 || std::strcmp(env, "none") == 0) return Bf16Instructions::kNone;
+  if (std::strcmp(env, "dot") == 0) return Bf16Instructions::kDot;
+  return Bf16Instructions::kAmx;
+}
 
 }  // namespace
 
-bool Bf16InstructionsEnabled() {
-  int enabled = instructions.load(std::memory_order_relaxed);
-  if (enabled < 0) {
-    const char* env = std::getenv("MHSA_BF16_INSTRUCTIONS");
+Bf16Instructions AllowedBf16Instructions() {
+  int level = allowed.load(std::memory_order_relaxed);
+  if (level < 0) {
     int expected = -1;
-    instructions.compare_exchange_strong(expected,
-                                         env != nullptr && std::strcmp(env, "0") == 0 ? 0 : 1);
-    enabled = instructions.load(std::memory_order_relaxed);
+    allowed.compare_exchange_strong(expected, static_cast<int>(FromEnvironment()));
+    level = allowed.load(std::memory_order_relaxed);
   }
-  return enabled != 0;
+  return static_cast<Bf16Instructions>(level);
 }
 
-void SetBf16Instructions(bool enabled) { instructions.store(enabled ? 1 : 0); }
+void SetBf16Instructions(Bf16Instructions level) { allowed.store(static_cast<int>(level)); }
 
-bool CpuHasBf16Instructions() { return CpuHasAvx512Bf16() || CpuHasArmBf16(); }
+Bf16Instructions CpuBf16Instructions() {
+  if (CpuHasAmxBf16()) return Bf16Instructions::kAmx;
+  if (CpuHasAvx512Bf16() || CpuHasArmBf16()) return Bf16Instructions::kDot;
+  return Bf16Instructions::kNone;
+}
 
 Bf16Kernel ChosenBf16Kernel() {
   const int64_t target = ChosenTarget();
+  // The lower of what the CPU has and what is allowed.
+  const auto level = static_cast<Bf16Instructions>(
+      std::min(static_cast<int>(CpuBf16Instructions()), static_cast<int>(AllowedBf16Instructions())));
 #if defined(__x86_64__)
-  if ((target == HWY_AVX3 || target == HWY_AVX3_DL) && CpuHasAvx512Bf16() &&
-      Bf16InstructionsEnabled()) {
-    return Avx512Bf16Kernel();
+  if (target == HWY_AVX3 || target == HWY_AVX3_DL) {
+    if (level == Bf16Instructions::kAmx) return AmxBf16Kernel();
+    if (level == Bf16Instructions::kDot) return Avx512Bf16Kernel();
   }
 #elif defined(__aarch64__)
-  if (target == HWY_NEON && CpuHasArmBf16() && Bf16InstructionsEnabled()) {
-    return NeonBf16Kernel();
-  }
+  if (target == HWY_NEON && level != Bf16Instructions::kNone) return NeonBf16Kernel();
 #endif
   return HWY_DISPATCH_TABLE(HwyBf16Kernel)[DispatchIndex(target)]();
 }

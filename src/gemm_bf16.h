@@ -32,16 +32,22 @@ inline constexpr size_t kBf16Panel = 32;
 // One bf16 GEMM kernel: how it packs A and how it multiplies packed tiles.
 // All kernels read the same packed B.
 struct Bf16Kernel {
-  // "AVX3_BF16" (vdpbf16ps), "NEON_BF16" (BFDOT), or the name of the Highway
-  // target whose widening-FMA kernel this is ("AVX3", "AVX2", "NEON", ...).
+  // "AVX3_AMX" (AMX tdpbf16ps), "AVX3_BF16" (vdpbf16ps), "NEON_BF16"
+  // (BFDOT), or the name of the Highway target whose widening-FMA kernel
+  // this is ("AVX3", "AVX2", "NEON", ...).
   const char* name;
   // Rows per packed A panel.
   size_t mr;
-  // Bytes per packed A element: 2 for bf16 k-pair panels
-  //   [ceil(m / mr)][ceil(k / 2)][mr][2] (what vdpbf16ps and BFDOT read),
-  // 4 for float panels of bf16-rounded values
-  //   [ceil(m / mr)][2 * ceil(k / 2)][mr] (the fallback: one broadcast per step).
-  // Padding rows and the odd k step are zero.
+  // k is padded to a multiple of this in packed A (with zeros).
+  size_t k_multiple;
+  // Bytes per packed A element. Layouts, padding rows and steps zero:
+  //   AVX3_BF16, NEON_BF16: bf16 k-pair panels [ceil(m / mr)][ceil(k / 2)][mr][2]
+  //     (k_multiple 2, 2 bytes): one 32-bit broadcast feeds a row;
+  //   AVX3_AMX: bf16 row blocks [ceil(m / 32)][ceil(k / 32)][32][32]
+  //     (k_multiple 32, 2 bytes): each [16][32] half is an AMX A tile;
+  //   widening kernels: float panels of bf16-rounded values
+  //     [ceil(m / mr)][2 * ceil(k / 2)][mr] (k_multiple 2, 4 bytes): one
+  //     broadcast per step, as in the float kernel.
   size_t a_element_bytes;
 
   // Packs rows [0, m), columns [0, k) of A (stride lda) into dst, which holds
@@ -64,27 +70,37 @@ struct Bf16Kernel {
                 float* c, size_t ldc, bool accumulate, ptrdiff_t diag);
 
   size_t PackedABytes(size_t m, size_t k) const {
-    return (m + mr - 1) / mr * mr * ((k + 1) / 2 * 2) * a_element_bytes;
+    return (m + mr - 1) / mr * mr * ((k + k_multiple - 1) / k_multiple * k_multiple) *
+           a_element_bytes;
   }
 };
 
-// The kernel that serves calls now: the bf16 dot-product kernel when the CPU
-// has the instructions, they are enabled (SetBf16Instructions) and the chosen
-// Highway target is the one they extend (AVX3 for AVX512_BF16, NEON for
-// BFDOT); otherwise the chosen target's widening-FMA kernel. Cheap: look it
-// up once per call, not per tile.
+// Which bf16 instructions the kernels may use, best first: AMX tiles, then
+// the dot-product instructions (vdpbf16ps, BFDOT), then none (the widening
+// FMA kernels, which every target has).
+enum class Bf16Instructions { kNone, kDot, kAmx };
+
+// The kernel that serves calls now: the best one the CPU runs, that the
+// setting below allows, and that extends the chosen Highway target (AVX3
+// for AMX and AVX512_BF16, NEON for BFDOT); otherwise the chosen target's
+// widening-FMA kernel. Cheap: look it up once per call, not per tile.
 Bf16Kernel ChosenBf16Kernel();
 
-// Whether this CPU has bf16 dot-product instructions mhsa can use
-// (CpuHasAvx512Bf16 or CpuHasArmBf16), whether or not they are enabled.
-bool CpuHasBf16Instructions();
+// The best bf16 instructions this CPU offers mhsa (CpuHasAmxBf16,
+// CpuHasAvx512Bf16, CpuHasArmBf16), whether or not they are allowed.
+Bf16Instructions CpuBf16Instructions();
+inline bool CpuHasBf16Instructions() { return CpuBf16Instructions() != Bf16Instructions::kNone; }
 
-// Enables (the default) or disables the bf16 dot-product kernels, process
-// wide. The environment variable MHSA_BF16_INSTRUCTIONS=0, read at first
-// use, disables them too. For tests, benchmarks and a pseudo-target
-// ("AVX3_BF16") in MHSA_TARGET; not to be called while a GEMM runs.
-void SetBf16Instructions(bool enabled);
-bool Bf16InstructionsEnabled();
+// Allows bf16 instructions up to `level` (default: kAmx, all), process wide.
+// The environment variable MHSA_BF16_INSTRUCTIONS, read at first use, sets
+// it too: "none" (or "0"), "dot" or "amx". SetBf16Instructions(bool) is
+// kAmx or kNone. For tests, benchmarks and pseudo-targets in MHSA_TARGET
+// ("AVX3_AMX", "AVX3_BF16"); not to be called while a GEMM runs.
+void SetBf16Instructions(Bf16Instructions level);
+inline void SetBf16Instructions(bool enabled) {
+  SetBf16Instructions(enabled ? Bf16Instructions::kAmx : Bf16Instructions::kNone);
+}
+Bf16Instructions AllowedBf16Instructions();
 
 // Packed B in the layout above. `k` is the number of k steps.
 struct PackedBf16B {
@@ -136,7 +152,8 @@ void GemmBf16(const float* a, size_t lda, const PackedBf16B& b, float* c, size_t
 void GemmBf16(const uint16_t* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m);
 
 // The kernels behind ChosenBf16Kernel, for their own files.
-// Avx512Bf16Kernel: x86-64 only; NeonBf16Kernel: aarch64 only.
+// AmxBf16Kernel and Avx512Bf16Kernel: x86-64 only; NeonBf16Kernel: aarch64 only.
+const Bf16Kernel& AmxBf16Kernel();
 const Bf16Kernel& Avx512Bf16Kernel();
 const Bf16Kernel& NeonBf16Kernel();
 

@@ -158,7 +158,7 @@ void PackBf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
 }  // namespace
 
 const Bf16Kernel& Avx512Bf16Kernel() {
-  static const Bf16Kernel kernel{"AVX3_BF16", kMR, 2, &PackF32, &PackBf16, &Tiles};
+  static const Bf16Kernel kernel{"AVX3_BF16", kMR, 2, 2, &PackF32, &PackBf16, &Tiles};
   return kernel;
 }
 

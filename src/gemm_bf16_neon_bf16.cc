@@ -180,7 +180,7 @@ void PackBf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
 }  // namespace
 
 const Bf16Kernel& NeonBf16Kernel() {
-  static const Bf16Kernel kernel{"NEON_BF16", kMR, 2, &PackF32, &PackBf16, &Tiles};
+  static const Bf16Kernel kernel{"NEON_BF16", kMR, 2, 2, &PackF32, &PackBf16, &Tiles};
   return kernel;
 }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -219,13 +220,16 @@ TEST(Bf16Packing, LayoutFromEverySource) {
 
 // --------------------------------------------------------------------- GEMM
 
-// A kernel configuration: a SIMD target, with the bf16 instructions on
-// (named "<target>_BF16": "AVX3_BF16", "NEON_BF16") or off.
+// A kernel configuration: a SIMD target, with the bf16 instructions it may
+// use: "<target>_AMX" (AMX tiles), "<target>_BF16" (vdpbf16ps, BFDOT), or
+// none ("<target>"). Each names the kernel that must serve it.
 std::vector<std::string> KernelConfigs() {
   std::vector<std::string> configs;
+  const Bf16Instructions cpu = CpuBf16Instructions();
   for (const std::string& target : AvailableTargets()) {
-    if (CpuHasBf16Instructions() && (target == "AVX3" || target == "NEON")) {
-      configs.push_back(target + "_BF16");
+    if (target == "AVX3" || target == "NEON") {
+      if (cpu == Bf16Instructions::kAmx) configs.push_back(target + "_AMX");
+      if (cpu != Bf16Instructions::kNone) configs.push_back(target + "_BF16");
     }
     configs.push_back(target);
   }
@@ -236,15 +240,18 @@ class Bf16GemmTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     const std::string& config = GetParam();
-    const size_t suffix = config.find("_BF16");
-    const bool instructions = suffix != std::string::npos;
-    SetTarget(instructions ? config.substr(0, suffix) : config);
-    SetBf16Instructions(instructions);
+    const size_t suffix = config.find('_');
+    Bf16Instructions level = Bf16Instructions::kNone;
+    if (suffix != std::string::npos) {
+      level = config.substr(suffix) == "_AMX" ? Bf16Instructions::kAmx : Bf16Instructions::kDot;
+    }
+    SetTarget(config.substr(0, suffix));
+    SetBf16Instructions(level);
     ASSERT_EQ(std::string(ChosenBf16Kernel().name), config);
   }
   void TearDown() override {
     SetTarget("");
-    SetBf16Instructions(true);
+    SetBf16Instructions(Bf16Instructions::kAmx);
   }
 };
 
@@ -305,6 +312,7 @@ void CheckGemm(size_t m, size_t n, size_t k, uint32_t seed) {
 // The awkward sizes: around 1, the AVX3 rows (12), the panel (32), odd k,
 // and past 2 x 128 (k-pairs of a 256-step block).
 constexpr size_t kSizes[] = {1, 2, 3, 11, 12, 13, 31, 32, 33, 97, 255, 256, 257};
+// (32 is also AMX's row panel and k-block; 97 and 257 leave partial ones.)
 constexpr size_t kNumSizes = sizeof(kSizes) / sizeof(kSizes[0]);
 
 TEST_P(Bf16GemmTest, MatchesReferenceAtAwkwardSizes) {
@@ -424,38 +432,46 @@ INSTANTIATE_TEST_SUITE_P(AllKernels, Bf16GemmTest, ::testing::ValuesIn(KernelCon
 
 // ------------------------------------------------------- kernel selection
 
-// Where the CPU has bf16 dot-product instructions, the default choice on the
-// best target is their kernel, and it is the one that runs: those
-// instructions treat subnormal bf16 inputs as zero (they do not consult the
-// floating-point control register), which the widening FMA kernels never
-// do, so a product of 2^-130 (a bf16 subnormal) and 2^10 comes out as 0 from
-// the instruction kernel and as 2^-120 from the fallback.
+// Where the CPU has bf16 instructions, the default choice on the best
+// target is the best of their kernels, and it is the one that runs: AMX,
+// vdpbf16ps and BFDOT treat subnormal bf16 inputs as zero (they do not
+// consult the floating-point control register), which the widening FMA
+// kernels never do, so a product of 2^-130 (a bf16 subnormal) and 2^10
+// comes out as 0 from an instruction kernel and as 2^-120 from the fallback.
 TEST(Bf16KernelChoice, InstructionKernelServesWhereTheCpuHasIt) {
-  if (!CpuHasBf16Instructions()) {
-    GTEST_SKIP() << "this CPU has neither AVX512_BF16 nor Arm BF16";
+  const Bf16Instructions cpu = CpuBf16Instructions();
+  if (cpu == Bf16Instructions::kNone) {
+    GTEST_SKIP() << "this CPU has no bf16 instructions mhsa uses (AMX-BF16, AVX512_BF16, Arm BF16)";
   }
   SetTarget("");
-  SetBf16Instructions(true);
+  SetBf16Instructions(Bf16Instructions::kAmx);
   const std::string best = AvailableTargets().front();
+  std::vector<std::pair<Bf16Instructions, std::string>> expected;
 #if defined(__x86_64__)
   ASSERT_EQ(best, "AVX3") << "AVX512_BF16 implies AVX3";
-  EXPECT_STREQ(ChosenBf16Kernel().name, "AVX3_BF16");
+  if (cpu == Bf16Instructions::kAmx) expected.emplace_back(Bf16Instructions::kAmx, "AVX3_AMX");
+  expected.emplace_back(Bf16Instructions::kDot, "AVX3_BF16");
 #elif defined(__aarch64__)
   ASSERT_EQ(best, "NEON");
-  EXPECT_STREQ(ChosenBf16Kernel().name, "NEON_BF16");
+  expected.emplace_back(Bf16Instructions::kDot, "NEON_BF16");
 #endif
+  EXPECT_EQ(std::string(ChosenBf16Kernel().name), expected.front().second) << "the default";
 
   const float a = std::ldexp(1.0f, -130), b = std::ldexp(1.0f, 10);
   const PackedBf16B packed = PackBf16FromRows(&b, 1, 1, 1);
+  for (const auto& [level, name] : expected) {
+    SetBf16Instructions(level);
+    EXPECT_EQ(std::string(ChosenBf16Kernel().name), name);
+    float c = kNaN;
+    GemmBf16(&a, 1, packed, &c, 1, 1);
+    EXPECT_EQ(c, 0.0f) << name << ": the bf16 instructions did not run";
+  }
+  SetBf16Instructions(Bf16Instructions::kNone);
+  EXPECT_EQ(std::string(ChosenBf16Kernel().name), best);
   float c = kNaN;
   GemmBf16(&a, 1, packed, &c, 1, 1);
-  EXPECT_EQ(c, 0.0f) << "the bf16 instructions did not run";
-
-  SetBf16Instructions(false);
-  EXPECT_STREQ(ChosenBf16Kernel().name, best.c_str());
-  GemmBf16(&a, 1, packed, &c, 1, 1);
   EXPECT_EQ(c, std::ldexp(1.0f, -120)) << "the widening kernel should be exact";
-  SetBf16Instructions(true);
+  SetBf16Instructions(Bf16Instructions::kAmx);
 }
 
 // Other targets never get the instruction kernel.
