@@ -427,7 +427,7 @@ TEST_P(Bf16GemmTest, CausalLimitSkipsMaskedStepsExactly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllKernels, Bf16GemmTest, ::testing::ValuesIn(KernelConfigs()),
+INSTANTIATE_TEST_SUITE_P(AllTargets, Bf16GemmTest, ::testing::ValuesIn(KernelConfigs()),
                          test::TargetTestName);
 
 // ------------------------------------------------------- kernel selection
