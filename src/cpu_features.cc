@@ -52,7 +52,7 @@ bool DetectAmx() {
   __cpuid_count(7, 0, a, b, c, d);
   if (!(Bit(d, 22) && Bit(d, 24))) return false;  // AMX-BF16, AMX-TILE.
   __cpuid(1, a, b, c, d);
-  if (!Bit(c, 27)) return false;  // OSXSAVE.
+  if (!Bit(c, 27)) return false;                        // OSXSAVE.
   const uint64_t kTileState = (1u << 17) | (1u << 18);  // XTILECFG, XTILEDATA.
   if ((ReadXcr0() & kTileState) != kTileState) return false;
 #if defined(__linux__)

@@ -146,9 +146,9 @@ HWY_INLINE void Bf16MaskedStep(const float* HWY_RESTRICT a, const uint16_t* HWY_
 // One kBf16MR x 32 tile of C from an A panel (ap: [2 kp][kBf16MR] floats)
 // and a B panel (bp: [kp][32][2] bf16), k steps. accumulate, diag, m_valid,
 // n_valid: as Bf16Kernel::tiles and the float MicroKernel.
-inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RESTRICT bp,
-                            size_t k, float* HWY_RESTRICT c, size_t ldc, size_t m_valid,
-                            size_t n_valid, bool accumulate, ptrdiff_t diag) {
+inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RESTRICT bp, size_t k,
+                            float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
+                            bool accumulate, ptrdiff_t diag) {
   const Bf16DF df;
   const Bf16DU du;
   const auto high_mask = hn::Set(du, 0xFFFF0000u);
@@ -201,18 +201,17 @@ inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RE
 
 // All tiles of C (m x n) (+)= packed A · packed B over k steps; arguments as
 // Bf16Kernel::tiles, with ap packed by PackAWidened<kBf16MR>.
-inline void Bf16TileProduct(const float* HWY_RESTRICT ap, size_t m,
-                            const uint16_t* HWY_RESTRICT bp, size_t b_pairs, size_t n, size_t k,
-                            float* HWY_RESTRICT c, size_t ldc, bool accumulate, ptrdiff_t diag) {
+inline void Bf16TileProduct(const float* HWY_RESTRICT ap, size_t m, const uint16_t* HWY_RESTRICT bp,
+                            size_t b_pairs, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
+                            bool accumulate, ptrdiff_t diag) {
   const size_t steps = (k + 1) / 2 * 2;
   // B panel outside, A panels inside: the B panel stays in L1.
   for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
     const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel;
     const size_t cols = std::min(kBf16Panel, n - j0);
     for (size_t i0 = 0; i0 < m; i0 += kBf16MR) {
-      Bf16MicroKernel(ap + i0 * steps, bpanel, k, c + i0 * ldc + j0, ldc,
-                      std::min(kBf16MR, m - i0), cols, accumulate,
-                      diag + static_cast<ptrdiff_t>(i0));
+      Bf16MicroKernel(ap + i0 * steps, bpanel, k, c + i0 * ldc + j0, ldc, std::min(kBf16MR, m - i0),
+                      cols, accumulate, diag + static_cast<ptrdiff_t>(i0));
     }
   }
 }

@@ -26,8 +26,13 @@ void Bf16Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, siz
 }
 
 Bf16Kernel HwyBf16Kernel() {
-  return Bf16Kernel{hwy::TargetName(HWY_TARGET), kBf16MR, 2, sizeof(float), &Bf16PackAF32,
-                    &Bf16PackABf16, &Bf16Tiles};
+  return Bf16Kernel{hwy::TargetName(HWY_TARGET),
+                    kBf16MR,
+                    2,
+                    sizeof(float),
+                    &Bf16PackAF32,
+                    &Bf16PackABf16,
+                    &Bf16Tiles};
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
@@ -87,8 +92,8 @@ Bf16Instructions CpuBf16Instructions() {
 Bf16Kernel ChosenBf16Kernel() {
   const int64_t target = ChosenTarget();
   // The lower of what the CPU has and what is allowed.
-  const auto level = static_cast<Bf16Instructions>(
-      std::min(static_cast<int>(CpuBf16Instructions()), static_cast<int>(AllowedBf16Instructions())));
+  const auto level = static_cast<Bf16Instructions>(std::min(
+      static_cast<int>(CpuBf16Instructions()), static_cast<int>(AllowedBf16Instructions())));
 #if defined(__x86_64__)
   if (target == HWY_AVX3 || target == HWY_AVX3_DL) {
     if (level == Bf16Instructions::kAmx) return AmxBf16Kernel();
@@ -161,8 +166,7 @@ void* TaskScratch(size_t bytes) {
 void PackA(const Bf16Kernel& kernel, const float* a, size_t lda, size_t m, size_t k, void* dst) {
   kernel.pack_a_f32(a, lda, m, k, dst);
 }
-void PackA(const Bf16Kernel& kernel, const uint16_t* a, size_t lda, size_t m, size_t k,
-           void* dst) {
+void PackA(const Bf16Kernel& kernel, const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
   kernel.pack_a_bf16(a, lda, m, k, dst);
 }
 
@@ -209,8 +213,7 @@ void PackBf16BCols(const uint16_t* b, size_t ldb, size_t n, size_t k, uint16_t* 
 void GemmBf16(const float* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m) {
   GemmBf16Impl(a, lda, b, c, ldc, m);
 }
-void GemmBf16(const uint16_t* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc,
-              size_t m) {
+void GemmBf16(const uint16_t* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m) {
   GemmBf16Impl(a, lda, b, c, ldc, m);
 }
 

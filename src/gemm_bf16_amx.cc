@@ -43,15 +43,15 @@
 
 #include "bf16.h"
 
-#define MHSA_TARGET_AMX                                                                   \
+#define MHSA_TARGET_AMX \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 namespace mhsa {
 namespace {
 
-constexpr size_t kMR = 32;           // Rows per A panel: two A tiles.
-constexpr size_t kKBlock = 32;       // k-steps per tile (16 pairs).
-constexpr size_t kPairElements = 64;  // bf16 values per k-pair of a B panel.
+constexpr size_t kMR = 32;                      // Rows per A panel: two A tiles.
+constexpr size_t kKBlock = 32;                  // k-steps per tile (16 pairs).
+constexpr size_t kPairElements = 64;            // bf16 values per k-pair of a B panel.
 constexpr size_t kTileElements = 16 * kKBlock;  // bf16 values per A tile.
 
 // Palette 1: every tile 16 rows of 64 bytes. tmm0-3: C; tmm4-5: A; tmm6-7: B.
@@ -151,7 +151,8 @@ MHSA_TARGET_AMX void MicroTile(const uint16_t* ap, const uint16_t* bp, const uin
   // products, the C tiles stay in tmm0-3 for the whole k loop.
   for (size_t kb = 0; kb < amx_blocks; ++kb) {
     const uint16_t* a = ap + kb * 2 * kTileElements;
-    const uint16_t* b = b_tail != nullptr && kb + 1 == blocks ? b_tail : bp + kb * 16 * kPairElements;
+    const uint16_t* b =
+        b_tail != nullptr && kb + 1 == blocks ? b_tail : bp + kb * 16 * kPairElements;
     _tile_loadd(4, a, 64);
     _tile_loadd(5, a + kTileElements, 64);
     _tile_loadd(6, b, 128);
@@ -223,7 +224,8 @@ MHSA_TARGET_AMX inline void Convert32(const float* src, size_t count, uint16_t* 
         ShiftRight16(_mm512_add_epi32(bits, _mm512_add_epi32(bias, _mm512_and_si512(upper, one))));
     const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     const __m512i h16 = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(upper, quiet));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16 * h), _mm512_maskz_cvtepi32_epi16(static_cast<__mmask16>(0xFFFF), h16));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16 * h),
+                        _mm512_maskz_cvtepi32_epi16(static_cast<__mmask16>(0xFFFF), h16));
   }
 }
 

@@ -145,7 +145,8 @@ MHSA_TARGET_NEON_BF16 void HalfKernel(const uint16_t* __restrict ap, const uint1
       } else {
         float lanes[4];
         vst1q_f32(lanes, sum[r][v]);
-        for (size_t j = 0; j < n_valid - 4 * v; ++j) cv[j] = accumulate ? cv[j] + lanes[j] : lanes[j];
+        for (size_t j = 0; j < n_valid - 4 * v; ++j)
+          cv[j] = accumulate ? cv[j] + lanes[j] : lanes[j];
       }
     }
   }

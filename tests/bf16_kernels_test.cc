@@ -197,8 +197,7 @@ TEST(Bf16Packing, LayoutFromEverySource) {
       const size_t pairs = (k + 1) / 2;
       for (size_t j = 0; j < n; ++j) {
         for (size_t p = 0; p < k; ++p) {
-          want[((j / 32 * pairs + p / 2) * 32 + j % 32) * 2 + p % 2] =
-              FloatToBf16(vals[j * k + p]);
+          want[((j / 32 * pairs + p / 2) * 32 + j % 32) * 2 + p % 2] = FloatToBf16(vals[j * k + p]);
         }
       }
       std::vector<uint16_t> got(size, 0xFFFF);
