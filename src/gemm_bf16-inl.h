@@ -46,7 +46,7 @@ namespace hn = hwy::HWY_NAMESPACE;
 // least 8 of them. Besides those, a k-step needs the raw B words, their
 // widened floats, the 0xFFFF0000 mask and the A broadcasts (see
 // kBf16Registers below).
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3  // AVX3 and the better x86 targets (AVX3_DL).
 // 32 zmm: 24 accumulators (12 x 2), 2 B words, 2 widened B, 1 mask = 29;
 // broadcasts fold into the FMA as memory operands.
 inline constexpr size_t kBf16MR = 12;
@@ -56,7 +56,7 @@ inline constexpr size_t kBf16VectorRegisters = 32;
 // = 13. Three rows (the float kernel's MR) would need 12 + 3 + 3 = 18.
 inline constexpr size_t kBf16MR = 2;
 inline constexpr size_t kBf16VectorRegisters = 16;
-#elif HWY_TARGET == HWY_NEON
+#elif HWY_ARCH_ARM && HWY_TARGET == HWY_NEON  // (SVE is disabled: see src/CMakeLists.txt.)
 // 32 q: 24 accumulators (3 x 8), 3 broadcasts, 1 B word, 1 widened, 1 mask = 30.
 inline constexpr size_t kBf16MR = 3;
 inline constexpr size_t kBf16VectorRegisters = 32;

@@ -95,7 +95,7 @@ Bf16Kernel ChosenBf16Kernel() {
   const auto level = static_cast<Bf16Instructions>(std::min(
       static_cast<int>(CpuBf16Instructions()), static_cast<int>(AllowedBf16Instructions())));
 #if defined(__x86_64__)
-  if (target == HWY_AVX3 || target == HWY_AVX3_DL) {
+  if (target <= HWY_AVX3) {  // AVX3 or a better x86 target: all have AVX-512.
     if (level == Bf16Instructions::kAmx) return AmxBf16Kernel();
     if (level == Bf16Instructions::kDot) return Avx512Bf16Kernel();
   }
