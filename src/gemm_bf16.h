@@ -9,10 +9,18 @@
 // layout of W in x·Wᵀ and of k in q·kᵀ). Padding (odd k, a partial last
 // panel) is zero. One k-pair of a panel is 128 bytes: a 512-bit load holds 16
 // columns x 2 k-steps, the operand of vdpbf16ps; 128 bits hold 4 x 2, the
-// operand of Arm's BFDOT.
+// operand of Arm's BFDOT; 16 k-pairs of 16 columns, rows 128 bytes apart,
+// are an AMX B tile (pair-interleaved, as tdpbf16ps wants it).
 //
 // Packed A is per kernel and per call (see Bf16Kernel): k-pair panels for the
-// bf16 dot-product instructions, float panels for the widening fallback.
+// dot-product instructions, 32 x 32 row blocks for AMX, float panels for the
+// widening fallback.
+//
+// The kernels, best first (ChosenBf16Kernel picks; names as in MHSA_TARGET):
+//   AVX3_AMX   gemm_bf16_amx.cc          AMX-BF16 tiles, 32 x 32
+//   AVX3_BF16  gemm_bf16_avx512bf16.cc   vdpbf16ps, 12 x 32
+//   NEON_BF16  gemm_bf16_neon_bf16.cc    BFDOT, 3 x 16 (two passes per panel)
+//   <target>   gemm_bf16-inl.h           Highway: widen B to float, FMA
 //
 // bf16 values travel as uint16_t bit patterns (bf16.h).
 #ifndef MHSA_SRC_GEMM_BF16_H_
