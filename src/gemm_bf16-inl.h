@@ -105,37 +105,37 @@ HWY_INLINE hn::Vec<Bf16DF> Widen(hn::Vec<Bf16DU> words, hn::Vec<Bf16DU> high_mas
                     : hn::BitCast(df, hn::And(words, high_mask));
 }
 
-// One k-step for all rows: acc[r][v] += a[r] * B(step).
-template <int kStep>
+// One k-step for rows [0, kRows): acc[r][v] += a[r] * B(step).
+template <int kStep, size_t kRows>
 HWY_INLINE void Bf16Step(const float* HWY_RESTRICT a, const uint16_t* HWY_RESTRICT bq,
-                         hn::Vec<Bf16DU> high_mask, hn::Vec<Bf16DF> (&acc)[kBf16MR][kBf16NV]) {
+                         hn::Vec<Bf16DU> high_mask, hn::Vec<Bf16DF> (&acc)[kRows][kBf16NV]) {
   const Bf16DF df;
   if constexpr (kBf16HoldB) {
     hn::Vec<Bf16DF> b[kBf16NV];
     for (size_t v = 0; v < kBf16NV; ++v) {
       b[v] = Widen<kStep>(LoadPairWords(bq + v * 2 * kBf16Lanes), high_mask);
     }
-    for (size_t r = 0; r < kBf16MR; ++r) {
+    for (size_t r = 0; r < kRows; ++r) {
       const auto av = hn::Set(df, a[r]);
       for (size_t v = 0; v < kBf16NV; ++v) acc[r][v] = hn::MulAdd(av, b[v], acc[r][v]);
     }
   } else {
-    hn::Vec<Bf16DF> av[kBf16MR];
-    for (size_t r = 0; r < kBf16MR; ++r) av[r] = hn::Set(df, a[r]);
+    hn::Vec<Bf16DF> av[kRows];
+    for (size_t r = 0; r < kRows; ++r) av[r] = hn::Set(df, a[r]);
     for (size_t v = 0; v < kBf16NV; ++v) {
       const auto b = Widen<kStep>(LoadPairWords(bq + v * 2 * kBf16Lanes), high_mask);
-      for (size_t r = 0; r < kBf16MR; ++r) acc[r][v] = hn::MulAdd(av[r], b, acc[r][v]);
+      for (size_t r = 0; r < kRows; ++r) acc[r][v] = hn::MulAdd(av[r], b, acc[r][v]);
     }
   }
 }
 
 // The masked form of one k-step: rows whose limit it reaches skip it.
-template <int kStep>
+template <int kStep, size_t kRows>
 HWY_INLINE void Bf16MaskedStep(const float* HWY_RESTRICT a, const uint16_t* HWY_RESTRICT bq,
                                hn::Vec<Bf16DU> high_mask, ptrdiff_t step, ptrdiff_t diag,
-                               hn::Vec<Bf16DF> (&acc)[kBf16MR][kBf16NV]) {
+                               hn::Vec<Bf16DF> (&acc)[kRows][kBf16NV]) {
   const Bf16DF df;
-  for (size_t r = 0; r < kBf16MR; ++r) {
+  for (size_t r = 0; r < kRows; ++r) {
     if (step >= diag + static_cast<ptrdiff_t>(r)) continue;
     const auto av = hn::Set(df, a[r]);
     for (size_t v = 0; v < kBf16NV; ++v) {
@@ -145,17 +145,24 @@ HWY_INLINE void Bf16MaskedStep(const float* HWY_RESTRICT a, const uint16_t* HWY_
   }
 }
 
-// One kBf16MR x 32 tile of C from an A panel (ap: [2 kp][kBf16MR] floats)
-// and a B panel (bp: [kp][32][2] bf16), k steps. accumulate, diag, m_valid,
-// n_valid: as Bf16Kernel::tiles and the float MicroKernel.
+// Short tiles (decode: m = 1) compute kBf16SmallRows rows instead of
+// kBf16MR: 4 on AVX3 (8 accumulators still cover FMA latency x ports),
+// 1 where MR is 2 or 3.
+inline constexpr size_t kBf16SmallRows = kBf16MR >= 4 ? 4 : 1;
+
+// One kRows x 32 tile of C (kRows <= kBf16MR rows of the panel) from an A
+// panel (ap: [2 kp][kBf16MR] floats) and a B panel (bp: [kp][32][2] bf16),
+// k steps. accumulate, diag, m_valid <= kRows, n_valid: as
+// Bf16Kernel::tiles and the float MicroKernel.
+template <size_t kRows>
 inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RESTRICT bp, size_t k,
                             float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
                             bool accumulate, ptrdiff_t diag) {
   const Bf16DF df;
   const Bf16DU du;
   const auto high_mask = hn::Set(du, 0xFFFF0000u);
-  hn::Vec<Bf16DF> acc[kBf16MR][kBf16NV];
-  for (size_t r = 0; r < kBf16MR; ++r) {
+  hn::Vec<Bf16DF> acc[kRows][kBf16NV];
+  for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kBf16NV; ++v) acc[r][v] = hn::Zero(df);
   }
   const size_t kp = (k + 1) / 2;
@@ -166,18 +173,18 @@ inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RE
                                                         : static_cast<size_t>(diag) / 2;
   for (size_t q = 0; q < full; ++q) {
     const uint16_t* HWY_RESTRICT bq = bp + q * 2 * kBf16Panel;
-    Bf16Step<0>(ap + 2 * q * kBf16MR, bq, high_mask, acc);
-    Bf16Step<1>(ap + (2 * q + 1) * kBf16MR, bq, high_mask, acc);
+    Bf16Step<0, kRows>(ap + 2 * q * kBf16MR, bq, high_mask, acc);
+    Bf16Step<1, kRows>(ap + (2 * q + 1) * kBf16MR, bq, high_mask, acc);
   }
   for (size_t q = full; q < kp; ++q) {
     const uint16_t* HWY_RESTRICT bq = bp + q * 2 * kBf16Panel;
     const auto step = static_cast<ptrdiff_t>(2 * q);
-    Bf16MaskedStep<0>(ap + 2 * q * kBf16MR, bq, high_mask, step, diag, acc);
-    Bf16MaskedStep<1>(ap + (2 * q + 1) * kBf16MR, bq, high_mask, step + 1, diag, acc);
+    Bf16MaskedStep<0, kRows>(ap + 2 * q * kBf16MR, bq, high_mask, step, diag, acc);
+    Bf16MaskedStep<1, kRows>(ap + (2 * q + 1) * kBf16MR, bq, high_mask, step + 1, diag, acc);
   }
 
-  if (m_valid == kBf16MR && n_valid == kBf16Panel) {
-    for (size_t r = 0; r < kBf16MR; ++r) {
+  if (m_valid == kRows && n_valid == kBf16Panel) {
+    for (size_t r = 0; r < kRows; ++r) {
       float* HWY_RESTRICT crow = c + r * ldc;
       for (size_t v = 0; v < kBf16NV; ++v) {
         auto sum = acc[r][v];
@@ -188,8 +195,8 @@ inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RE
     return;
   }
   // Edge tile: spill to a buffer, then touch only the valid part of C.
-  HWY_ALIGN float tile[kBf16MR * kBf16Panel];
-  for (size_t r = 0; r < kBf16MR; ++r) {
+  HWY_ALIGN float tile[kRows * kBf16Panel];
+  for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kBf16NV; ++v) {
       hn::Store(acc[r][v], df, tile + r * kBf16Panel + v * kBf16Lanes);
     }
@@ -212,8 +219,11 @@ inline void Bf16TileProduct(const float* HWY_RESTRICT ap, size_t m, const uint16
     const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel;
     const size_t cols = std::min(kBf16Panel, n - j0);
     for (size_t i0 = 0; i0 < m; i0 += kBf16MR) {
-      Bf16MicroKernel(ap + i0 * steps, bpanel, k, c + i0 * ldc + j0, ldc, std::min(kBf16MR, m - i0),
-                      cols, accumulate, diag + static_cast<ptrdiff_t>(i0));
+      const size_t rows = std::min(kBf16MR, m - i0);
+      const auto kernel =
+          rows <= kBf16SmallRows ? &Bf16MicroKernel<kBf16SmallRows> : &Bf16MicroKernel<kBf16MR>;
+      kernel(ap + i0 * steps, bpanel, k, c + i0 * ldc + j0, ldc, rows, cols, accumulate,
+             diag + static_cast<ptrdiff_t>(i0));
     }
   }
 }

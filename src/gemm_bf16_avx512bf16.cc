@@ -57,13 +57,17 @@ MHSA_TARGET_AVX512BF16 inline __m512bh BroadcastPair(const uint16_t* pair) {
 
 // Rows [0, m_valid) x columns [0, n_valid) of C (+)= one A panel · one B
 // panel over kp k-pairs (see Bf16Kernel::tiles for diag and accumulate).
-// ap: [kp][kMR][2]; bp: [kp][32][2].
+// ap: [kp][kMR][2]; bp: [kp][32][2]. Computes the first kRows >= m_valid
+// rows of the panel: a short tile (decode: m = 1) need not pay for 12 rows
+// at vdpbf16ps's rate; 4 rows still give 8 chains for its ~8.5-cycle latency.
+template <size_t kRows>
 MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
                                         const uint16_t* __restrict bp, size_t kp, size_t k,
                                         float* __restrict c, size_t ldc, size_t m_valid,
                                         size_t n_valid, bool accumulate, ptrdiff_t diag) {
-  __m512 acc[kMR][kNV];
-  for (size_t r = 0; r < kMR; ++r) {
+  static_assert(kRows <= kMR, "rows of one panel");
+  __m512 acc[kRows][kNV];
+  for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
   }
   // Pairs whose both steps every row may take, then the triangle.
@@ -82,7 +86,7 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
     const __m512bh b0 = AsBf16(_mm512_loadu_si512(bp + q * 64));
     const __m512bh b1 = AsBf16(_mm512_loadu_si512(bp + q * 64 + 32));
     const uint16_t* aq = ap + q * 2 * kMR;
-    for (size_t r = 0; r < kMR; ++r) {
+    for (size_t r = 0; r < kRows; ++r) {
       acc[r][0] = _mm512_dpbf16_ps(acc[r][0], b0, BroadcastPair(aq + 2 * r));
       acc[r][1] = _mm512_dpbf16_ps(acc[r][1], b1, BroadcastPair(aq + 2 * r));
     }
@@ -96,7 +100,7 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
     const __m512i b0 = _mm512_loadu_si512(bp + q * 64);
     const __m512i b1 = _mm512_loadu_si512(bp + q * 64 + 32);
     const uint16_t* aq = ap + q * 2 * kMR;
-    for (size_t r = 0; r < kMR; ++r) {
+    for (size_t r = 0; r < kRows; ++r) {
       const ptrdiff_t row_limit = diag + static_cast<ptrdiff_t>(r);
       const auto first = static_cast<ptrdiff_t>(2 * q);
       if (row_limit <= first) continue;  // Both steps masked.
@@ -141,8 +145,10 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
     const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel;
     const size_t cols = std::min(kBf16Panel, n - j0);
     for (size_t i0 = 0; i0 < m; i0 += kMR) {
-      MicroKernel(a + i0 * 2 * kp, bpanel, kp, k, c + i0 * ldc + j0, ldc, std::min(kMR, m - i0),
-                  cols, accumulate, diag + static_cast<ptrdiff_t>(i0));
+      const size_t rows = std::min(kMR, m - i0);
+      const auto kernel = rows <= 4 ? &MicroKernel<4> : &MicroKernel<kMR>;
+      kernel(a + i0 * 2 * kp, bpanel, kp, k, c + i0 * ldc + j0, ldc, rows, cols, accumulate,
+             diag + static_cast<ptrdiff_t>(i0));
     }
   }
 }
