@@ -171,6 +171,10 @@ inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RE
   const size_t full = diag >= static_cast<ptrdiff_t>(k) ? kp
                       : diag <= 0                       ? 0
                                                         : static_cast<size_t>(diag) / 2;
+  // Inner loop on AVX3 at 12 rows (GCC 12 -O3, objdump -d): per k-pair,
+  // `vpslld $0x10,mem,%zmm` x 2 and `vpandd mem,%zmm26,%zmm` x 2 (B widened
+  // straight from memory), 24 vbroadcastss loads of A, 48 vfmadd231ps and a
+  // few register moves; no spills.
   for (size_t q = 0; q < full; ++q) {
     const uint16_t* HWY_RESTRICT bq = bp + q * 2 * kBf16Panel;
     Bf16Step<0, kRows>(ap + 2 * q * kBf16MR, bq, high_mask, acc);
