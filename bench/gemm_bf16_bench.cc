@@ -2,6 +2,8 @@
 //   proj       2048 x 1536 x 512   x·Wᵀ for all heads, B=2, T=1024, E=A=512
 //   proj_e768  4096 x 2304 x 768   the same at E=A=768, B=4
 //   qkt        1024 x 1024 x 64    q·kᵀ at T=1024, head_dim 64
+//   decode     1 x 65536 x 128     one query against a 65536-key cache
+//                                  (head_dim 128): B's bytes are the cost
 // Contenders, each on 1 and 2 threads:
 //   f32          GemmPacked (float A, float B)
 //   bf16_amx     GemmBf16 with the AMX kernel (AVX3_AMX); skipped without AMX
@@ -37,8 +39,10 @@ struct Shape {
   size_t m, n, k;
 };
 
-const Shape kShapes[] = {
-    {"proj", 2048, 1536, 512}, {"proj_e768", 4096, 2304, 768}, {"qkt", 1024, 1024, 64}};
+const Shape kShapes[] = {{"proj", 2048, 1536, 512},
+                         {"proj_e768", 4096, 2304, 768},
+                         {"qkt", 1024, 1024, 64},
+                         {"decode", 1, 65536, 128}};
 
 enum class Contender { kF32, kBf16Amx, kBf16Dot, kBf16Widening };
 
