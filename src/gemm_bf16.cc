@@ -111,6 +111,8 @@ PackedBf16B::PackedBf16B(size_t n_in, size_t k_in)
 namespace {
 
 constexpr size_t kPairElements = 2 * kBf16Panel;  // bf16 values per k-pair of a panel.
+static_assert(kKCBf16 % 2 == 0, "k-blocks must start on k-pairs");
+static_assert(kKCBf16 % 32 == 0, "k-blocks on AMX k-tiles, or every block has a tail");
 
 template <typename T>
 void PackRowsImpl(const T* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
