@@ -19,6 +19,12 @@ inline constexpr size_t kPanel = 32;
 // older cores' 32 KiB ones.
 inline constexpr size_t kKC = 256;
 
+// k-block of the bf16 GEMM, in k steps: a multiple of 32, so blocks start on
+// k-pairs and on AMX k-tiles. A 32 x 512 bf16 B panel is 32 KiB, the bytes
+// of the float one (256 measured slower with AMX). kMC also divides into
+// the bf16 kernels' rows (32, 12, 3, 2, 1).
+inline constexpr size_t kKCBf16 = 512;
+
 // Rows of A per task and per packed block: 96 x 256 floats = 96 KiB in L2,
 // a multiple of every target's MR (12, 3, 1), and fine enough that a
 // 2048-row projection splits into 22 tasks for 2 threads.
