@@ -13,10 +13,10 @@ namespace mhsa {
 // serves the call. 128 bytes: two cache lines per k step.
 inline constexpr size_t kPanel = 32;
 
-// k-block of the GEMM: a 32 x 256 float B panel is 32 KiB, meant to stay in
-// L1 while a whole MC x 256 block of A streams past it: it fits the 48 KiB L1
-// data caches of Ice Lake, Sapphire Rapids and Zen 5, and fills Zen 4's and
-// older cores' 32 KiB ones.
+// The largest k-block of the GEMM (what scratch is sized for). The block
+// used is GemmKBlock() (cache_info.h), from the L1 data cache of the CPU at
+// hand: a 32 x 256 float B panel is 32 KiB, two thirds of a 48 KiB L1
+// (Ice Lake, Sapphire Rapids, Zen 5); 32 KiB L1s (Zen 4) get 128 steps.
 inline constexpr size_t kKC = 256;
 
 // k-block of the bf16 GEMM, in k steps: a multiple of 32, so blocks start on

@@ -292,13 +292,13 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
 // C = alpha * op(A) · B + beta * C for rows [0, m) of op(A) (m <= kMC) and
 // the n columns of B starting at bp, which is packed over the whole k
 // (bp: [ceil(n / kPanel)][k][kPanel]). beta == 0 never reads C. k > 0.
-// a_pack: scratch of kMC * kKC floats.
+// k_block (<= kKC): steps per packed A block; a_pack: kMC * kKC floats.
 inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, size_t n, size_t k,
-                         float alpha, float beta, float* HWY_RESTRICT c, size_t ldc,
+                         float alpha, float beta, float* HWY_RESTRICT c, size_t ldc, size_t k_block,
                          float* HWY_RESTRICT a_pack) {
   const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
-  for (size_t k0 = 0; k0 < k; k0 += kKC) {
-    const size_t kc = std::min(kKC, k - k0);
+  for (size_t k0 = 0; k0 < k; k0 += k_block) {
+    const size_t kc = std::min(k_block, k - k0);
     // alpha is folded into A here: one multiply per element of A, not of C.
     PackA(a.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m, kc, alpha, a_pack);
     // k-blocks after the first add to C: the sum over k keeps its order.
