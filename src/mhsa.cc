@@ -235,10 +235,10 @@ KVCache::KVCache(KVCache&& other) noexcept = default;
 KVCache& KVCache::operator=(KVCache&& other) noexcept = default;
 
 // A moved-from cache reports itself empty, with no room.
-int KVCache::size() const { return impl_ ? static_cast<int>(impl_->size) : 0; }
-int KVCache::capacity() const { return impl_ ? static_cast<int>(impl_->capacity) : 0; }
-int KVCache::batch() const { return impl_ ? static_cast<int>(impl_->batch) : 0; }
-void KVCache::Clear() {
+int KVCache::size() const noexcept { return impl_ ? static_cast<int>(impl_->size) : 0; }
+int KVCache::capacity() const noexcept { return impl_ ? static_cast<int>(impl_->capacity) : 0; }
+int KVCache::batch() const noexcept { return impl_ ? static_cast<int>(impl_->batch) : 0; }
+void KVCache::Clear() noexcept {
   if (!impl_) return;
   impl_->size = 0;
   impl_->weights_id = 0;
@@ -253,7 +253,7 @@ void KVCache::Truncate(int size) {
   if (size == 0) impl_->weights_id = 0;
 }
 
-const float* KVCache::keys() const { return impl_ ? impl_->keys.data() : nullptr; }
-const float* KVCache::values() const { return impl_ ? impl_->values.data() : nullptr; }
+const float* KVCache::keys() const noexcept { return impl_ ? impl_->keys.data() : nullptr; }
+const float* KVCache::values() const noexcept { return impl_ ? impl_->values.data() : nullptr; }
 
 }  // namespace mhsa
