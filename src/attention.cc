@@ -154,7 +154,9 @@ inline void AddScaled(float* HWY_RESTRICT acc, float p, const float* HWY_RESTRIC
 
 // Keys [key_begin, key_end) for the group's rows (query head r / q_len,
 // position r % q_len), as unnormalised partial results: partial[r] holds
-// the output sum, then m (NaN when bad) and l; see PartialStride.
+// the output sum, then m (NaN when bad) and l; see PartialStride. With
+// partial == nullptr the chunk holds every key the rows see (one chunk), and
+// the rows are finished here: out and lse written, no merge to follow.
 void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* partial,
                  void* scratch) {
   const size_t dim = t.head_dim, rows = t.group * t.q_len;
@@ -194,6 +196,16 @@ void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* pa
         AddScaled(acc, p[j], t.v + static_cast<ptrdiff_t>(j0 + j) * t.v_pos, dim);
       }
     }
+  }
+  if (partial == nullptr) {
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t head = r / t.q_len, i = r % t.q_len;
+      FinishRow(s.acc + r * dim, state[r], limit[r] > 0, dim,
+                t.out + static_cast<ptrdiff_t>(head) * t.out_head +
+                    static_cast<ptrdiff_t>(i) * t.out_pos,
+                t.Lse(head, i));
+    }
+    return;
   }
   const size_t stride = PartialStride(dim);
   for (size_t r = 0; r < rows; ++r) {
@@ -360,7 +372,7 @@ struct SharedScratch {
 
 SharedScratch CarveShared(Bump& bump, const AttentionProblem& p) {
   SharedScratch s{nullptr};
-  if (AnyDecodes(p)) s.partials = bump.Take<float>(PartialFloats(p));
+  if (AnyDecodes(p) && DecodeChunks(p) > 1) s.partials = bump.Take<float>(PartialFloats(p));
   return s;
 }
 
@@ -581,8 +593,11 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
     if (Decodes(p, t.q_len)) {
       const size_t begin = chunk * kDecodeChunk;
       if (begin >= t.kv_len && chunk > 0) return;
-      float* partial = shared.partials +
-                       (pair * decode_chunks + chunk) * kDecodeRows * PartialStride(p.head_dim);
+      // With one chunk for the whole call the task finishes its rows itself.
+      float* partial = decode_chunks == 1 ? nullptr
+                                          : shared.partials + (pair * decode_chunks + chunk) *
+                                                                  kDecodeRows *
+                                                                  PartialStride(p.head_dim);
       decode(t, begin, std::min(t.kv_len, begin + kDecodeChunk), partial, own);
       return;
     }
@@ -596,7 +611,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
     flash(t, chunk, chunk + 1, mirror == chunk ? kNoBlock : mirror, own);
   });
 
-  if (decode_chunks > 0) {
+  if (decode_chunks > 1) {
     ParallelFor(threads, pairs, [&](size_t pair, int) {
       const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
       const GroupTask t = MakeTask(p, b, g);
