@@ -570,6 +570,15 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
 
 void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scratch) {
   if (p.q_len == 0) return;
+  // Below this many multiply-adds (q·kᵀ and p·v of every row, as if no key
+  // were masked) a parallel region costs more than it saves: a decode step
+  // over a few hundred keys, say. The bits do not depend on it.
+  constexpr double kMinParallelWork = 1 << 17;
+  if (2.0 * static_cast<double>(p.batch * p.num_heads) * static_cast<double>(p.q_len) *
+          static_cast<double>(p.kv_len) * static_cast<double>(p.head_dim) <
+      kMinParallelWork) {
+    threads = 1;
+  }
   Bump shared_bump(scratch.shared());
   const SharedScratch shared = CarveShared(shared_bump, p);
 
