@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "mhsa/version.h"
+
 namespace mhsa {
 
 class MultiHeadedSelfAttention {
