@@ -200,10 +200,10 @@ void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* pa
   if (partial == nullptr) {
     for (size_t r = 0; r < rows; ++r) {
       const size_t head = r / t.q_len, i = r % t.q_len;
-      FinishRow(s.acc + r * dim, state[r], limit[r] > 0, dim,
-                t.out + static_cast<ptrdiff_t>(head) * t.out_head +
-                    static_cast<ptrdiff_t>(i) * t.out_pos,
-                t.Lse(head, i));
+      FinishRow(
+          s.acc + r * dim, state[r], limit[r] > 0, dim,
+          t.out + static_cast<ptrdiff_t>(head) * t.out_head + static_cast<ptrdiff_t>(i) * t.out_pos,
+          t.Lse(head, i));
     }
     return;
   }
@@ -603,10 +603,10 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
       const size_t begin = chunk * kDecodeChunk;
       if (begin >= t.kv_len && chunk > 0) return;
       // With one chunk for the whole call the task finishes its rows itself.
-      float* partial = decode_chunks == 1 ? nullptr
-                                          : shared.partials + (pair * decode_chunks + chunk) *
-                                                                  kDecodeRows *
-                                                                  PartialStride(p.head_dim);
+      float* partial = decode_chunks == 1
+                           ? nullptr
+                           : shared.partials + (pair * decode_chunks + chunk) * kDecodeRows *
+                                                   PartialStride(p.head_dim);
       decode(t, begin, std::min(t.kv_len, begin + kDecodeChunk), partial, own);
       return;
     }

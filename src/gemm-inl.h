@@ -194,11 +194,11 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
 // Height of the tile for the last `rest` rows of a product (rest < kMR; 0
 // means a whole tile): the smallest of 1, 2, 4 and 8 that holds them, or kMR.
 constexpr size_t TileRows(size_t rest) {
-  if (rest == 0) return kMR;
-  for (size_t rows = 1; rows < kMR && rows <= 8; rows *= 2) {
-    if (rest <= rows) return rows;
-  }
-  return kMR;
+  // The largest short tile: 8 rows, or one less than a whole tile.
+  constexpr size_t kMaxShort = kMR > 8 ? 8 : kMR - 1;
+  size_t rows = 1;
+  while (rows < rest) rows *= 2;
+  return rest != 0 && rows <= kMaxShort ? rows : kMR;
 }
 
 // Packs rows [0, m) of A into the layout TileProduct reads: whole panels of

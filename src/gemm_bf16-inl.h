@@ -224,8 +224,10 @@ inline void Bf16TileProduct(const float* HWY_RESTRICT ap, size_t m, const uint16
     const size_t cols = std::min(kBf16Panel, n - j0);
     for (size_t i0 = 0; i0 < m; i0 += kBf16MR) {
       const size_t rows = std::min(kBf16MR, m - i0);
-      const auto kernel =
-          rows <= kBf16SmallRows ? &Bf16MicroKernel<kBf16SmallRows> : &Bf16MicroKernel<kBf16MR>;
+      auto kernel = &Bf16MicroKernel<kBf16MR>;
+      if constexpr (kBf16SmallRows < kBf16MR) {
+        if (rows <= kBf16SmallRows) kernel = &Bf16MicroKernel<kBf16SmallRows>;
+      }
       kernel(ap + i0 * steps, bpanel, k, c + i0 * ldc + j0, ldc, rows, cols, accumulate,
              diag + static_cast<ptrdiff_t>(i0));
     }

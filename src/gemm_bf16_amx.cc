@@ -46,6 +46,10 @@
 #define MHSA_TARGET_AMX \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
+// Hand-written intrinsics on purpose: Highway 1.0.3 has no target with
+// these instructions (gemm_bf16.h), so this file is the one place in mhsa
+// where SIMD is not written through Highway.
+// NOLINTBEGIN(portability-simd-intrinsics)
 namespace mhsa {
 namespace {
 
@@ -275,5 +279,6 @@ const Bf16Kernel& AmxBf16Kernel() {
 }
 
 }  // namespace mhsa
+// NOLINTEND(portability-simd-intrinsics)
 
 #endif  // defined(__x86_64__)

@@ -64,9 +64,7 @@ uint16_t ReferenceFloatToBf16(float f) {
   const uint32_t above = below + 1;
   const double d_below = x - MagnitudeOf(below), d_above = MagnitudeOf(above) - x;
   uint32_t h;
-  if (d_below == 0) {
-    h = below;
-  } else if (d_below < d_above) {
+  if (d_below == 0 || d_below < d_above) {
     h = below;
   } else if (d_above < d_below) {
     h = above;

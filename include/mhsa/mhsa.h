@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mhsa/attention.h"
+#include "mhsa/version.h"
 
 namespace mhsa {
 

@@ -5,9 +5,16 @@
 // against plain loops written here, independently of mhsa's sources.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include <mhsa/mhsa.h>
+
+// The installed header's version is the one the installed package reports
+// (CMakeLists.txt passes mhsa_VERSION*): a mismatch fails the build.
+static_assert(MHSA_VERSION_MAJOR == MHSA_PACKAGE_VERSION_MAJOR, "header and package disagree");
+static_assert(MHSA_VERSION_MINOR == MHSA_PACKAGE_VERSION_MINOR, "header and package disagree");
+static_assert(MHSA_VERSION_PATCH == MHSA_PACKAGE_VERSION_PATCH, "header and package disagree");
 
 namespace {
 
@@ -141,6 +148,8 @@ void CheckKVCache() {
 }  // namespace
 
 int main() {
+  Expect(std::strcmp(MHSA_VERSION_STRING, MHSA_PACKAGE_VERSION) == 0,
+         "MHSA_VERSION_STRING is the package's version");
   mhsa::MultiHeadedSelfAttention layer(/*embedding_dim=*/2, /*attention_dim=*/4,
                                        /*num_heads=*/2);
   const std::vector<float> x = {0.9089f, 5.2716f, 1.1371f, -0.3625f};  // [1][2][2]
