@@ -470,10 +470,11 @@ AttentionProblem CheckAttentionShape(const AttentionShape& shape, const Attentio
     ThrowInvalid("expected a finite scale (0 for 1/sqrt(head_dim)), got " +
                  std::to_string(options.scale));
   }
-  // Dense outputs, [batch][num_heads][q_len] and [...][kv_len]: their sizes
-  // must fit even when not asked for, since workspace queries count them.
-  CheckedFloatCount("lse", {shape.batch, shape.num_heads, shape.q_len});
-  CheckedFloatCount("probabilities", {shape.batch, shape.num_heads, shape.q_len, shape.kv_len});
+  // The dense outputs asked for, [batch][num_heads][q_len] and [...][kv_len].
+  if (options.lse != nullptr) CheckedFloatCount("lse", {shape.batch, shape.num_heads, shape.q_len});
+  if (options.probabilities != nullptr) {
+    CheckedFloatCount("probabilities", {shape.batch, shape.num_heads, shape.q_len, shape.kv_len});
+  }
   AttentionProblem p;
   p.batch = static_cast<size_t>(shape.batch);
   p.num_heads = static_cast<size_t>(shape.num_heads);

@@ -20,10 +20,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "blocking.h"
 #include "gemm.h"
 #include "hwy/highway.h"
+#include "target_family-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
@@ -33,29 +35,18 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
-// Rows of the register tile, by target family (not by exact target, so that
-// a newer Highway's AVX3_ZEN4 or AVX3_SPR, or its NEON variants, get their
-// family's tile). The tile holds MR x (kPanel / lanes) accumulators; FMA
-// latency (4 cycles) x 2 ports needs at least 8 of them, and they plus the
-// B vectors and the broadcasts must fit the register file (checked below).
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-// AVX-512, 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused
-// into the FMA as memory operands.
-inline constexpr size_t kMR = 12;
-inline constexpr size_t kVectorRegisters = 32;
-#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
-// AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector.
-inline constexpr size_t kMR = 3;
-inline constexpr size_t kVectorRegisters = 16;
-#elif HWY_ARCH_ARM_A64 && !HWY_HAVE_SCALABLE && HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
-// NEON, 32 q registers: 3 x 8 = 24 accumulators, 3 broadcasts, 1 B vector.
-inline constexpr size_t kMR = 3;
-inline constexpr size_t kVectorRegisters = 32;
-#else
-// SSE4/SSSE3 (no FMA, 4 lanes: 8 accumulators for one row), EMU128, SCALAR.
-inline constexpr size_t kMR = 1;
-inline constexpr size_t kVectorRegisters = 16;
-#endif
+// Rows of the register tile, by target family (target_family-inl.h). The
+// tile holds MR x (kPanel / lanes) accumulators; FMA latency (4 cycles) x 2
+// ports needs at least 8 of them, and they plus the B vectors and the
+// broadcasts must fit the register file (checked below):
+//   AVX-512, 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused
+//     into the FMA as memory operands;
+//   AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector;
+//   NEON, 32 q: 3 x 8 = 24 accumulators, 3 broadcasts, 1 B vector;
+//   SSE4/SSSE3 (no FMA, 4 lanes): 8 accumulators for one row; SCALAR: 1.
+inline constexpr size_t kMR = kFamily == Family::kAvx512                             ? 12
+                              : kFamily == Family::kAvx2 || kFamily == Family::kNeon ? 3
+                                                                                     : 1;
 
 inline constexpr size_t kLanes = hn::MaxLanes(DF());
 static_assert(kPanel % kLanes == 0, "a B panel must be whole vectors");
@@ -63,7 +54,7 @@ inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
 // Live registers in the k loop: accumulators, then either all B vectors and
 // one broadcast (kNV <= 2) or all broadcasts and one B vector.
 static_assert(kMR * kNV + (kNV <= 2 ? kNV + 1 : kMR + 1) <= kVectorRegisters ||
-                  kLanes == 1,  // SCALAR: the compiler's registers, not ours.
+                  kFamily == Family::kScalar,
               "the register tile spills");
 static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0,
               "query and row blocks are whole register tiles, so their scratch "
@@ -201,6 +192,26 @@ constexpr size_t TileRows(size_t rest) {
   return rest != 0 && rows <= kMaxShort ? rows : kMR;
 }
 
+// Calls f(std::integral_constant<size_t, R>()) with R = rows, a height
+// TileRows returns, so that the tile height becomes a template argument.
+template <class F>
+HWY_INLINE void WithTileRows(size_t rows, const F& f) {
+  using std::integral_constant;
+  if constexpr (kMR > 8) {
+    if (rows == 8) return f(integral_constant<size_t, 8>());
+  }
+  if constexpr (kMR > 4) {
+    if (rows == 4) return f(integral_constant<size_t, 4>());
+  }
+  if constexpr (kMR > 2) {
+    if (rows == 2) return f(integral_constant<size_t, 2>());
+  }
+  if constexpr (kMR > 1) {
+    if (rows == 1) return f(integral_constant<size_t, 1>());
+  }
+  f(integral_constant<size_t, kMR>());
+}
+
 // Packs rows [0, m) of A into the layout TileProduct reads: whole panels of
 // kMR rows, then the last rows in one panel of TileRows(m % kMR) rows.
 // dst: m rounded up to that layout, times k floats; times `scale`.
@@ -210,24 +221,10 @@ inline void PackA(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrdiff_t
   PackPanels<kMR>(src, row_stride, step, full, k, scale, dst);
   const size_t rest = m - full;
   if (rest == 0) return;
-  const float* last = src + static_cast<ptrdiff_t>(full) * row_stride;
-  float* out = dst + full * k;
-  switch (TileRows(rest)) {
-    case 1:
-      PackPanels<1>(last, row_stride, step, rest, k, scale, out);
-      break;
-    case 2:
-      PackPanels<2>(last, row_stride, step, rest, k, scale, out);
-      break;
-    case 4:
-      PackPanels<4>(last, row_stride, step, rest, k, scale, out);
-      break;
-    case 8:
-      PackPanels<8>(last, row_stride, step, rest, k, scale, out);
-      break;
-    default:
-      PackPanels<kMR>(last, row_stride, step, rest, k, scale, out);
-  }
+  WithTileRows(TileRows(rest), [&](auto rows) {
+    PackPanels<decltype(rows)::value>(src + static_cast<ptrdiff_t>(full) * row_stride, row_stride,
+                                      step, rest, k, scale, dst + full * k);
+  });
 }
 
 // One column panel of C for the `rows` (<= kRows) rows starting at a_tile.
@@ -265,27 +262,11 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
     }
     if (rest == 0) continue;
     const float* a_tile = kRowStride == 1 ? ap + full * k : ap + full * kRowStride;
-    float* c_tile = c + full * ldc + j0;
-    const ptrdiff_t d = diag + static_cast<ptrdiff_t>(full);
-    switch (TileRows(rest)) {
-      case 1:
-        TileColumn<1, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
-        break;
-      case 2:
-        if constexpr (kMR > 2)
-          TileColumn<2, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
-        break;
-      case 4:
-        if constexpr (kMR > 4)
-          TileColumn<4, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
-        break;
-      case 8:
-        if constexpr (kMR > 8)
-          TileColumn<8, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
-        break;
-      default:
-        TileColumn<kMR, kRowStride>(a_tile, bpanel, k, c_tile, ldc, rest, cols, beta, d);
-    }
+    WithTileRows(TileRows(rest), [&](auto rows) {
+      TileColumn<decltype(rows)::value, kRowStride>(a_tile, bpanel, k, c + full * ldc + j0, ldc,
+                                                    rest, cols, beta,
+                                                    diag + static_cast<ptrdiff_t>(full));
+    });
   }
 }
 

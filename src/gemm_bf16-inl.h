@@ -37,6 +37,7 @@
 
 #include "gemm_bf16.h"
 #include "hwy/highway.h"
+#include "target_family-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
@@ -48,29 +49,20 @@ namespace hn = hwy::HWY_NAMESPACE;
 // least 8 of them. Besides those, a k-step needs the raw B words, their
 // widened floats, the 0xFFFF0000 mask and the A broadcasts (see
 // kBf16Registers below).
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3  // AVX3 and the better x86 targets (AVX3_DL).
-// 32 zmm: 24 accumulators (12 x 2), 2 B words, 2 widened B, 1 mask = 29;
-// broadcasts fold into the FMA as memory operands.
-inline constexpr size_t kBf16MR = 12;
-inline constexpr size_t kBf16VectorRegisters = 32;
-#elif HWY_TARGET == HWY_AVX2
-// 16 ymm: 8 accumulators (2 x 4), 2 broadcasts, 1 B word, 1 widened, 1 mask
-// = 13. Three rows (the float kernel's MR) would need 12 + 3 + 3 = 18.
-inline constexpr size_t kBf16MR = 2;
-inline constexpr size_t kBf16VectorRegisters = 16;
-#elif HWY_ARCH_ARM && HWY_TARGET == HWY_NEON  // (SVE is disabled: see src/CMakeLists.txt.)
-// 32 q: 24 accumulators (3 x 8), 3 broadcasts, 1 B word, 1 widened, 1 mask = 30.
-inline constexpr size_t kBf16MR = 3;
-inline constexpr size_t kBf16VectorRegisters = 32;
-#elif HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
-// 16 xmm: 8 accumulators (1 x 8), 1 broadcast, 1 B word, 1 widened, 1 mask = 12.
-inline constexpr size_t kBf16MR = 1;
-inline constexpr size_t kBf16VectorRegisters = 16;
-#else
-// SCALAR and others: no vector register file to budget.
-inline constexpr size_t kBf16MR = 1;
-inline constexpr size_t kBf16VectorRegisters = 0;
-#endif
+//   AVX-512, 32 zmm: 24 accumulators (12 x 2), 2 B words, 2 widened B, 1
+//     mask = 29; broadcasts fold into the FMA as memory operands.
+//   AVX2, 16 ymm: 8 accumulators (2 x 4), 2 broadcasts, 1 B word, 1
+//     widened, 1 mask = 13. Three rows (the float kernel's MR) would need
+//     12 + 3 + 3 = 18.
+//   NEON, 32 q: 24 accumulators (3 x 8), 3 broadcasts, 1 B word, 1 widened,
+//     1 mask = 30.
+//   SSE4/SSSE3, 16 xmm: 8 accumulators (1 x 8), 1 broadcast, 1 B word, 1
+//     widened, 1 mask = 12. SCALAR: one row.
+inline constexpr size_t kBf16MR = kFamily == Family::kAvx512 ? 12
+                                  : kFamily == Family::kAvx2 ? 2
+                                  : kFamily == Family::kNeon ? 3
+                                                             : 1;
+inline constexpr size_t kBf16VectorRegisters = kVectorRegisters;
 
 using Bf16DF = hn::ScalableTag<float>;
 using Bf16DU = hn::RebindToUnsigned<Bf16DF>;

@@ -151,6 +151,16 @@ Options ParseOptions(int argc, char** argv) {
   return options;
 }
 
+// The case at --input, read within the budget. The text is a temporary:
+// freed once parsed, before the layer is built.
+mhsa::cli::Case ReadInputCase(const Options& options, const Budget& budget,
+                              mhsa::cli::RunSize* run) {
+  run->threads = budget.threads;
+  return ReadCase(mhsa::cli::ReadInput(options.input, mhsa::cli::MaxInputBytes(budget.available),
+                                       "1 GiB at most, and a quarter of the " + budget.limit),
+                  budget, run);
+}
+
 int Run(int argc, char** argv) {
   Options options = ParseOptions(argc, argv);
   // Where the result goes is checked before any work: a FIFO, device or
@@ -158,12 +168,7 @@ int Run(int argc, char** argv) {
   if (options.has_output) options.output = mhsa::cli::ResolveOutput(options.output);
   const Budget budget = MeasureBudget();
   mhsa::cli::RunSize run;
-  run.threads = budget.threads;
-  // The text is a temporary: freed once parsed, before the layer is built.
-  const mhsa::cli::Case c =
-      ReadCase(mhsa::cli::ReadInput(options.input, mhsa::cli::MaxInputBytes(budget.available),
-                                    "1 GiB at most, and a quarter of the " + budget.limit),
-               budget, &run);
+  const mhsa::cli::Case c = ReadInputCase(options, budget, &run);
   const std::vector<float> out = Compute(c, options.decimals, budget, run);
   const std::string text = mhsa::cli::FormatOutput(out, c.batch, c.context, c.attention_dim);
   if (options.has_output) {
@@ -183,11 +188,7 @@ int Show(int argc, char** argv) {
   options.output = mhsa::cli::ResolveOutput(options.output);
   const Budget budget = MeasureBudget();
   mhsa::cli::RunSize run;
-  run.threads = budget.threads;
-  const mhsa::cli::Case c =
-      ReadCase(mhsa::cli::ReadInput(options.input, mhsa::cli::MaxInputBytes(budget.available),
-                                    "1 GiB at most, and a quarter of the " + budget.limit),
-               budget, &run);
+  const mhsa::cli::Case c = ReadInputCase(options, budget, &run);
   const std::vector<float> maps = mhsa::cli::AttentionMaps(c);
   mhsa::cli::WriteOutput(options.output,
                          mhsa::cli::DrawHeatmaps(maps, c.batch, c.num_heads, c.context));
