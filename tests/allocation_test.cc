@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "layer_helpers.h"
+#include "helpers.h"
 #include "mhsa/mhsa.h"
 #include "test_data.h"
 
@@ -83,7 +83,7 @@ struct Shapes {
 // and the message-building size of the checks ("1 x 10000 x 1000" would not
 // fit a small string).
 TEST(Allocations, RepeatedCallsAllocateNothing) {
-  const MultiHeadedSelfAttention layer = test::RandomLayer(40, 10, 4, 1);
+  const MultiHeadedSelfAttention layer = test::RandomLayer(40, 40, 4, 1);
   for (const Shapes s : {Shapes{1, 1}, Shapes{3, 5}, Shapes{2, 300}, Shapes{1, 1000}}) {
     const auto x = test::Random(static_cast<size_t>(s.batch * s.context * 40), 2);
     std::vector<float> out(static_cast<size_t>(s.batch * s.context * 40));
@@ -118,7 +118,7 @@ TEST(Allocations, RepeatedCallsAllocateNothing) {
 }
 
 TEST(Allocations, CallerWorkspaceMeansNone) {
-  const MultiHeadedSelfAttention layer = test::RandomLayer(24, 8, 3, 3);
+  const MultiHeadedSelfAttention layer = test::RandomLayer(24, 24, 3, 3);
   const auto x = test::Random(2 * 200 * 24, 4);
   std::vector<float> out(2 * 200 * 24);
   RunOptions options;
@@ -136,7 +136,7 @@ TEST(Allocations, CallerWorkspaceMeansNone) {
 // A failed allocation inside a call is the caller's std::bad_alloc, at any
 // thread count, and the layer works afterwards.
 TEST(Allocations, FailureReachesTheCaller) {
-  const MultiHeadedSelfAttention layer = test::RandomLayer(32, 8, 4, 5);
+  const MultiHeadedSelfAttention layer = test::RandomLayer(32, 32, 4, 5);
   const auto x = test::Random(4 * 500 * 32, 6);
   std::vector<float> want(4 * 500 * 32), got(want.size());
   layer.Forward(x.data(), 4, 500, want.data());

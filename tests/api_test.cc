@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "helpers.h"
 #include "mhsa/mhsa.h"
 #include "test_data.h"
 
@@ -20,25 +21,8 @@ namespace {
 
 using test::Random;
 
-size_t Size(int a, int b, int c) {
-  return static_cast<size_t>(a) * static_cast<size_t>(b) * static_cast<size_t>(c);
-}
-
-// Expects `call` to throw std::invalid_argument whose message contains every
-// one of `parts`.
-template <typename Call>
-void ExpectInvalid(Call call, std::vector<std::string> parts) {
-  try {
-    call();
-    ADD_FAILURE() << "no exception";
-  } catch (const std::invalid_argument& e) {
-    const std::string message = e.what();
-    for (const auto& part : parts) {
-      EXPECT_NE(message.find(part), std::string::npos)
-          << "'" << message << "' lacks '" << part << "'";
-    }
-  }
-}
+using test::Count;
+using test::ExpectInvalid;
 
 TEST(Constructor, RejectsBadSizes) {
   ExpectInvalid([] { MultiHeadedSelfAttention(0, 4, 2); }, {"embedding_dim", "0"});
@@ -133,15 +117,15 @@ TEST(Forward, CopyKeepsWeightsIndependently) {
 TEST(Forward, IsCausal) {
   const int e = 7, a = 12, h = 3, batch = 2, context = 37;
   const MultiHeadedSelfAttention layer(e, a, h);
-  const auto x = Random(Size(batch, context, e), 1);
-  std::vector<float> clean(Size(batch, context, a));
+  const auto x = Random(Count(batch, context, e), 1);
+  std::vector<float> clean(Count(batch, context, a));
   layer.Forward(x.data(), batch, context, clean.data());
   for (int t : {0, 1, 16, 35}) {
     std::vector<float> poisoned = x;
     for (int b = 0; b < batch; ++b) {
       for (int p = t + 1; p < context; ++p) {
         for (int i = 0; i < e; ++i) {
-          poisoned[Size(b, context, e) + Size(p, e, 1) + static_cast<size_t>(i)] = NAN;
+          poisoned[Count(b, context, e) + Count(p, e, 1) + static_cast<size_t>(i)] = NAN;
         }
       }
     }
@@ -150,7 +134,7 @@ TEST(Forward, IsCausal) {
     for (int b = 0; b < batch; ++b) {
       for (int p = 0; p < context; ++p) {
         for (int i = 0; i < a; ++i) {
-          const size_t at = Size(b, context, a) + Size(p, a, 1) + static_cast<size_t>(i);
+          const size_t at = Count(b, context, a) + Count(p, a, 1) + static_cast<size_t>(i);
           if (p <= t) {
             ASSERT_EQ(std::memcmp(&out[at], &clean[at], sizeof(float)), 0)
                 << "t=" << t << " b=" << b << " p=" << p << " i=" << i;
@@ -175,14 +159,14 @@ TEST(Forward, HeadsAreIndependent) {
     const float* w = weights.back().data();
     layer.SetHeadWeights(head, w, w + n, w + 2 * n);
   }
-  const auto x = Random(Size(batch, context, e), 2);
-  std::vector<float> out(Size(batch, context, d * h));
+  const auto x = Random(Count(batch, context, e), 2);
+  std::vector<float> out(Count(batch, context, d * h));
   layer.Forward(x.data(), batch, context, out.data());
   for (int head = 0; head < h; ++head) {
     MultiHeadedSelfAttention single(e, d, 1);
     const float* w = weights[static_cast<size_t>(head)].data();
     single.SetHeadWeights(0, w, w + n, w + 2 * n);
-    std::vector<float> one(Size(batch, context, d));
+    std::vector<float> one(Count(batch, context, d));
     single.Forward(x.data(), batch, context, one.data());
     for (size_t row = 0; row < static_cast<size_t>(batch * context); ++row) {
       for (size_t i = 0; i < static_cast<size_t>(d); ++i) {
@@ -198,8 +182,8 @@ TEST(Forward, HeadsAreIndependent) {
 TEST(Forward, ConcurrentCallsAgree) {
   const int e = 16, a = 16, batch = 2, context = 64;
   const MultiHeadedSelfAttention layer(e, a, 4);
-  const auto x = Random(Size(batch, context, e), 3);
-  std::vector<float> want(Size(batch, context, a));
+  const auto x = Random(Count(batch, context, e), 3);
+  std::vector<float> want(Count(batch, context, a));
   layer.Forward(x.data(), batch, context, want.data());
   std::vector<std::vector<float>> got(4, std::vector<float>(want.size()));
   std::vector<std::thread> threads;

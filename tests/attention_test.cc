@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "error_rule.h"
+#include "helpers.h"
 #include "mhsa/attention.h"
 #include "reference.h"
 #include "target_param.h"
@@ -145,6 +146,38 @@ struct Tensor {
   }
 };
 
+// q, k and v in the given layouts (dense (B, T, H, D) unless told), q and k
+// uniform in [-2, 2) and v in [-1, 1) from `seed`, with their shape; Run
+// writes a dense (B, T, H, D) out.
+struct Inputs {
+  AttentionShape shape;
+  Tensor q, k, v;
+
+  Inputs(int batch, int heads, int kv_heads, int dim, int q_len, int kv_len, uint32_t seed,
+         Layout q_layout = Layout::kBTHD, Layout kv_layout = Layout::kBTHD)
+      : q(q_layout, static_cast<size_t>(batch), static_cast<size_t>(q_len),
+          static_cast<size_t>(heads), static_cast<size_t>(dim)),
+        k(kv_layout, static_cast<size_t>(batch), static_cast<size_t>(kv_len),
+          static_cast<size_t>(kv_heads), static_cast<size_t>(dim)),
+        v(k) {
+    shape.batch = batch;
+    shape.num_heads = heads;
+    shape.num_kv_heads = kv_heads;
+    shape.head_dim = dim;
+    shape.q_len = q_len;
+    shape.kv_len = kv_len;
+    q.FillRandom(seed, -2.0f, 2.0f);
+    k.FillRandom(seed + 1, -2.0f, 2.0f);
+    v.FillRandom(seed + 2);
+  }
+  size_t OutCount() const { return q.batch * q.len * q.heads * q.dim; }
+  Strides OutStrides() const { return StridesBTHD(shape.q_len, shape.num_heads, shape.head_dim); }
+  void Run(float* out, const AttentionOptions& options = AttentionOptions()) const {
+    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, out,
+              OutStrides(), options);
+  }
+};
+
 // One attention problem: shapes, layouts, options; runs the library and the
 // two references and compares them by the project's rule.
 struct Case {
@@ -204,20 +237,12 @@ struct Case {
   ::testing::AssertionResult RunOnce(uint32_t inputs, Results* all) const {
     const int kvh = kv_heads == 0 ? heads : kv_heads;
     const auto B = static_cast<size_t>(batch), H = static_cast<size_t>(heads),
-               KVH = static_cast<size_t>(kvh), D = static_cast<size_t>(dim),
-               TQ = static_cast<size_t>(q_len), TKV = static_cast<size_t>(kv_len);
-    Tensor q(q_layout, B, TQ, H, D), k(kv_layout, B, TKV, KVH, D), v(kv_layout, B, TKV, KVH, D),
-        out(out_layout, B, TQ, H, D);
-    q.FillRandom(inputs, -2.0f, 2.0f);
-    k.FillRandom(inputs + 1, -2.0f, 2.0f);
-    v.FillRandom(inputs + 2);
-    AttentionShape shape;
-    shape.batch = batch;
-    shape.num_heads = heads;
-    shape.num_kv_heads = kv_heads;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
+               D = static_cast<size_t>(dim), TQ = static_cast<size_t>(q_len),
+               TKV = static_cast<size_t>(kv_len);
+    const Inputs in(batch, heads, kvh, dim, q_len, kv_len, inputs, q_layout, kv_layout);
+    const Tensor &q = in.q, &k = in.k, &v = in.v;
+    const AttentionShape& shape = in.shape;
+    Tensor out(out_layout, B, TQ, H, D);
     AttentionOptions options;
     options.causal = causal;
     options.scale = scale;
@@ -395,25 +420,17 @@ TEST_P(AttentionTest, ExplicitScale) {
 // every query (non-causal), the rest with the causal mask.
 TEST_P(AttentionTest, MergeThroughLse) {
   for (int q_len : {3, 60}) {
-    const int kv_len = 300, split = kv_len - q_len;
-    const size_t heads = 2, dim = 32, tq = static_cast<size_t>(q_len);
-    Tensor q(Layout::kBTHD, 1, static_cast<size_t>(q_len), heads, dim),
-        k(Layout::kBTHD, 1, kv_len, heads, dim), v(Layout::kBTHD, 1, kv_len, heads, dim);
-    q.FillRandom(1, -2, 2);
-    k.FillRandom(2, -2, 2);
-    v.FillRandom(3);
-    AttentionShape whole;
-    whole.num_heads = heads;
-    whole.head_dim = dim;
-    whole.q_len = q_len;
-    whole.kv_len = kv_len;
+    const int kv_len = 300, split = kv_len - q_len, heads = 2, dim = 32;
+    const size_t tq = static_cast<size_t>(q_len);
+    const Inputs in(1, heads, heads, dim, q_len, kv_len, 1);
+    const Tensor &q = in.q, &k = in.k, &v = in.v;
+    const AttentionShape& whole = in.shape;
     const size_t n = tq * heads * dim, rows = heads * tq;
     std::vector<float> out(n), out1(n), out2(n), lse(rows), lse1(rows), lse2(rows);
     AttentionOptions options;
     options.lse = lse.data();
-    const Strides dense = StridesBTHD(q_len, heads, dim);
-    Attention(whole, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, out.data(),
-              dense, options);
+    const Strides dense = in.OutStrides();
+    in.Run(out.data(), options);
     AttentionShape prefix = whole, rest = whole;
     prefix.kv_len = split;
     rest.kv_len = q_len;
@@ -459,22 +476,12 @@ TEST_P(AttentionTest, MergeThroughLse) {
 TEST_P(AttentionTest, FutureKeysAndValuesCannotLeak) {
   for (int q_len : {2, 60}) {
     const int kv_len = q_len + 20, heads = 4, dim = 16;
-    Tensor q(Layout::kBTHD, 1, static_cast<size_t>(q_len), heads, dim),
-        k(Layout::kBTHD, 1, static_cast<size_t>(kv_len), heads, dim),
-        v(Layout::kBTHD, 1, static_cast<size_t>(kv_len), heads, dim);
-    q.FillRandom(5);
-    k.FillRandom(6);
-    v.FillRandom(7);
-    AttentionShape shape;
-    shape.num_heads = heads;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
-    const Strides dense = StridesBTHD(q_len, heads, dim);
-    const size_t n = static_cast<size_t>(q_len) * heads * dim;
-    std::vector<float> clean(n), poisoned(n);
-    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, clean.data(),
-              dense);
+    const Inputs in(1, heads, heads, dim, q_len, kv_len, 5);
+    const Tensor &q = in.q, &k = in.k, &v = in.v;
+    const AttentionShape& shape = in.shape;
+    const Strides dense = in.OutStrides();
+    std::vector<float> clean(in.OutCount()), poisoned(in.OutCount());
+    in.Run(clean.data());
     const int p = kv_len - q_len / 2;  // Seen by the last q_len / 2 queries.
     for (float poison : {kNaN, std::numeric_limits<float>::infinity()}) {
       Tensor k2 = k, v2 = v;
@@ -506,28 +513,16 @@ TEST_P(AttentionTest, FutureKeysAndValuesCannotLeak) {
 TEST_P(AttentionTest, ThreadCountDoesNotChangeBits) {
   for (int q_len : {1, 70}) {
     const int kv_len = 1300, heads = 2, dim = 20;
-    Tensor q(Layout::kBTHD, 2, static_cast<size_t>(q_len), heads, dim),
-        k(Layout::kBTHD, 2, kv_len, heads, dim), v(Layout::kBTHD, 2, kv_len, heads, dim);
-    q.FillRandom(8);
-    k.FillRandom(9);
-    v.FillRandom(10);
-    AttentionShape shape;
-    shape.batch = 2;
-    shape.num_heads = heads;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
-    const size_t n = 2 * static_cast<size_t>(q_len) * heads * dim;
+    const Inputs in(2, heads, heads, dim, q_len, kv_len, 8);
+    const size_t n = in.OutCount();
     std::vector<float> one(n);
     AttentionOptions options;
     options.run.num_threads = 1;
-    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, one.data(),
-              StridesBTHD(q_len, heads, dim), options);
+    in.Run(one.data(), options);
     for (int threads : {2, 3}) {
       std::vector<float> many(n);
       options.run.num_threads = threads;
-      Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, many.data(),
-                StridesBTHD(q_len, heads, dim), options);
+      in.Run(many.data(), options);
       ASSERT_EQ(std::memcmp(one.data(), many.data(), n * sizeof(float)), 0)
           << threads << " threads, q_len " << q_len;
     }
@@ -593,40 +588,22 @@ TEST(AttentionContract, LengthsBoundEveryAccess) {
 // A caller's workspace of exactly the queried size serves the call and gives
 // the bits of the default scratch; one byte less is refused before any work.
 TEST(AttentionContract, CallerWorkspace) {
-  const int heads = 4, dim = 16;
   for (int q_len : {1, 100}) {
-    const int kv_len = 700;
-    Tensor q(Layout::kBTHD, 2, static_cast<size_t>(q_len), heads, dim),
-        k(Layout::kBTHD, 2, kv_len, heads, dim), v(Layout::kBTHD, 2, kv_len, heads, dim);
-    q.FillRandom(1);
-    k.FillRandom(2);
-    v.FillRandom(3);
-    AttentionShape shape;
-    shape.batch = 2;
-    shape.num_heads = heads;
-    shape.num_kv_heads = 2;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
-    const size_t n = 2 * static_cast<size_t>(q_len) * heads * dim;
-    std::vector<float> expected(n), got(n, kNaN), lse(2 * heads * static_cast<size_t>(q_len));
+    const Inputs in(2, 4, 2, 16, q_len, 700, 1);
+    const size_t n = in.OutCount();
+    std::vector<float> expected(n), got(n, kNaN), lse(2 * 4 * static_cast<size_t>(q_len));
     AttentionOptions options;
     options.lse = lse.data();
     options.run.num_threads = 2;
-    const Strides dense = StridesBTHD(q_len, heads, dim);
-    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, expected.data(),
-              dense, options);
-    const size_t bytes = AttentionWorkspaceBytes(shape, options);
+    in.Run(expected.data(), options);
+    const size_t bytes = AttentionWorkspaceBytes(in.shape, options);
     std::vector<char> workspace(bytes + 1);
     options.run.workspace = workspace.data() + 1;  // Misaligned on purpose.
     options.run.workspace_bytes = bytes - 1;
-    EXPECT_THROW(Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
-                           got.data(), dense, options),
-                 std::invalid_argument);
+    EXPECT_THROW(in.Run(got.data(), options), std::invalid_argument);
     EXPECT_TRUE(std::isnan(got[0])) << "a refused call wrote its output";
     options.run.workspace_bytes = bytes;
-    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, got.data(),
-              dense, options);
+    in.Run(got.data(), options);
     EXPECT_EQ(std::memcmp(expected.data(), got.data(), n * sizeof(float)), 0);
   }
 }
@@ -654,12 +631,9 @@ TEST(AttentionContract, RefusesBadArguments) {
   const Strides s = StridesBTHD(16, 4, 8);
   auto expect_refusal = [&](const AttentionShape& sh, const float* q, Strides qs, float* o,
                             Strides os, const AttentionOptions& options, const char* needle) {
-    try {
-      Attention(sh, q, qs, buffer.data(), s, buffer.data(), s, o, os, options);
-      ADD_FAILURE() << "accepted; expected a refusal mentioning '" << needle << "'";
-    } catch (const std::invalid_argument& e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
+    test::ExpectInvalid(
+        [&] { Attention(sh, q, qs, buffer.data(), s, buffer.data(), s, o, os, options); },
+        {needle});
   };
   const AttentionOptions none;
   AttentionShape bad = shape;

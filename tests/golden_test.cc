@@ -10,6 +10,7 @@
 
 #include "golden_check.h"
 #include "mhsa/mhsa.h"
+#include "target_param.h"
 #include "test_data.h"
 
 namespace mhsa {
@@ -42,7 +43,10 @@ TEST(GoldenInitWeights, BitExactWithTorch) {
   }
 }
 
-TEST(GoldenCases, ReproducedAfterRounding) {
+// The problem's cases on every target, by the rule of golden_check.h.
+using GoldenTest = test::PerTarget;
+
+TEST_P(GoldenTest, CasesReproducedAfterRounding) {
   const auto doc = test::LoadJson("golden_seed_cases.json");
   ASSERT_EQ(doc["cases"].size(), 28u);
   int index = 0;
@@ -63,6 +67,8 @@ TEST(GoldenCases, ReproducedAfterRounding) {
     test::ExpectGolden(test::CheckGolden(e, a, h, x, batch, context, want, out), want.size());
   }
 }
+
+MHSA_INSTANTIATE_PER_TARGET(GoldenTest);
 
 TEST(RoundToDecimals, MatchesTorchRound) {
   // Expectations worked out by hand from the definition. 2.5 and 3.5 show

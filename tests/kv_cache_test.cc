@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "error_rule.h"
-#include "layer_helpers.h"
+#include "helpers.h"
 #include "mhsa/mhsa.h"
 #include "reference.h"
 #include "target_param.h"
@@ -78,7 +78,7 @@ TEST_P(KVCacheTest, PiecesMatchTheWholeSequence) {
   uint32_t seed = 1;
   for (const Sizes& s : shapes) {
     const MultiHeadedSelfAttention layer =
-        test::RandomLayer(s.embedding_dim, s.head_dim, s.num_heads, seed);
+        test::RandomLayer(s.embedding_dim, s.head_dim * s.num_heads, s.num_heads, seed);
     const std::vector<float> weights = test::AllWeights(layer);
     const auto x = test::Random(
         static_cast<size_t>(s.batch) * static_cast<size_t>(s.context * s.embedding_dim), seed + 50);
@@ -114,7 +114,7 @@ TEST_P(KVCacheTest, PiecesMatchTheWholeSequence) {
 // The cache holds k = x·Wkᵀ and v = x·Wvᵀ at [batch][head][position][dim].
 TEST_P(KVCacheTest, StoresKeysAndValuesByHead) {
   const Sizes s{2, 5, 6, 4, 3};
-  const MultiHeadedSelfAttention layer = test::RandomLayer(6, 4, 3, 7);
+  const MultiHeadedSelfAttention layer = test::RandomLayer(6, 12, 3, 7);
   const std::vector<float> weights = test::AllWeights(layer);
   const auto x = test::Random(2 * 5 * 6, 8);
   KVCache cache(layer, 2, 9);
@@ -142,20 +142,10 @@ TEST_P(KVCacheTest, StoresKeysAndValuesByHead) {
 
 MHSA_INSTANTIATE_PER_TARGET(KVCacheTest);
 
-template <typename Call>
-void ExpectRefusal(const Call& call, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "accepted; expected a refusal mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 // Every refusal leaves the cache as it was: the next valid call continues
 // the sequence exactly as if the refused one had not happened.
 TEST(KVCacheContract, RefusesWhatWouldCorruptIt) {
-  MultiHeadedSelfAttention layer = test::RandomLayer(8, 4, 2, 3);
+  MultiHeadedSelfAttention layer = test::RandomLayer(8, 8, 2, 3);
   const auto x = test::Random(2 * 6 * 8, 4);
   std::vector<float> out(2 * 6 * 8), expected(2 * 6 * 8), got(2 * 6 * 8);
   KVCache cache(layer, 2, 6);
@@ -167,15 +157,16 @@ TEST(KVCacheContract, RefusesWhatWouldCorruptIt) {
   };
   const std::vector<float> keys_before = snapshot(cache);
 
-  ExpectRefusal([&] { layer.Forward(x.data(), 2, 4, out.data(), cache); },
-                "at most 3 new positions");
-  ExpectRefusal([&] { layer.Forward(x.data(), 1, 1, out.data(), cache); }, "expected batch 2");
-  const MultiHeadedSelfAttention other_shape = test::RandomLayer(8, 2, 4, 5);
-  ExpectRefusal([&] { other_shape.Forward(x.data(), 2, 1, out.data(), cache); },
-                "made for a layer with 4 heads of 2");
-  const MultiHeadedSelfAttention other_weights = test::RandomLayer(8, 4, 2, 6);
-  ExpectRefusal([&] { other_weights.Forward(x.data(), 2, 1, out.data(), cache); },
-                "filled with other weights");
+  test::ExpectInvalid([&] { layer.Forward(x.data(), 2, 4, out.data(), cache); },
+                      {"at most 3 new positions"});
+  test::ExpectInvalid([&] { layer.Forward(x.data(), 1, 1, out.data(), cache); },
+                      {"expected batch 2"});
+  const MultiHeadedSelfAttention other_shape = test::RandomLayer(8, 8, 4, 5);
+  test::ExpectInvalid([&] { other_shape.Forward(x.data(), 2, 1, out.data(), cache); },
+                      {"made for a layer with 4 heads of 2"});
+  const MultiHeadedSelfAttention other_weights = test::RandomLayer(8, 8, 2, 6);
+  test::ExpectInvalid([&] { other_weights.Forward(x.data(), 2, 1, out.data(), cache); },
+                      {"filled with other weights"});
   EXPECT_EQ(cache.size(), 3);
   EXPECT_EQ(snapshot(cache), keys_before);
 
@@ -188,8 +179,8 @@ TEST(KVCacheContract, RefusesWhatWouldCorruptIt) {
   // New weights make the filled cache stale, until it is cleared.
   std::vector<float> w(3 * 4 * 8, 0.25f);
   layer.SetHeadWeights(1, w.data(), w.data() + 32, w.data() + 64);
-  ExpectRefusal([&] { layer.Forward(x.data(), 2, 1, out.data(), cache); },
-                "filled with other weights");
+  test::ExpectInvalid([&] { layer.Forward(x.data(), 2, 1, out.data(), cache); },
+                      {"filled with other weights"});
   cache.Clear();
   EXPECT_EQ(cache.size(), 0);
   layer.Forward(x.data(), 2, 6, out.data(), cache);
@@ -198,21 +189,21 @@ TEST(KVCacheContract, RefusesWhatWouldCorruptIt) {
   // Truncating forgets the last positions; more than were cached is refused.
   cache.Truncate(4);
   EXPECT_EQ(cache.size(), 4);
-  ExpectRefusal([&] { cache.Truncate(5); }, "size in [0, 4]");
-  ExpectRefusal([&] { cache.Truncate(-1); }, "size in [0, 4]");
+  test::ExpectInvalid([&] { cache.Truncate(5); }, {"size in [0, 4]"});
+  test::ExpectInvalid([&] { cache.Truncate(-1); }, {"size in [0, 4]"});
 
   KVCache moved = std::move(cache);
-  ExpectRefusal([&] { layer.Forward(x.data(), 2, 1, out.data(), cache); }, "moved from");
+  test::ExpectInvalid([&] { layer.Forward(x.data(), 2, 1, out.data(), cache); }, {"moved from"});
   EXPECT_EQ(moved.size(), 4);
   EXPECT_EQ(moved.capacity(), 6);
-  ExpectRefusal([&] { KVCache bad(layer, 0, 4); }, "batch > 0");
-  ExpectRefusal([&] { KVCache bad(layer, 1, -4); }, "max_context > 0");
-  ExpectRefusal([&] { KVCache bad(layer, 1 << 30, 1 << 30); }, "overflows");
+  test::ExpectInvalid([&] { KVCache bad(layer, 0, 4); }, {"batch > 0"});
+  test::ExpectInvalid([&] { KVCache bad(layer, 1, -4); }, {"max_context > 0"});
+  test::ExpectInvalid([&] { KVCache bad(layer, 1 << 30, 1 << 30); }, {"overflows"});
 }
 
 // The queried workspace serves cached calls of any size the cache allows.
 TEST(KVCacheContract, CallerWorkspace) {
-  const MultiHeadedSelfAttention layer = test::RandomLayer(16, 8, 2, 9);
+  const MultiHeadedSelfAttention layer = test::RandomLayer(16, 16, 2, 9);
   const auto x = test::Random(700 * 16, 10);
   KVCache cache(layer, 1, 700), own(layer, 1, 700);
   RunOptions options;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,20 @@ TEST(Targets, LowerCaseEnvironmentServes) {
     if (!TargetEnvironmentError().empty()) return "error: " + TargetEnvironmentError();
     return std::string();
   });
+}
+
+TEST(Targets, SetTargetRefusesUnknownNamesAndMatchesAnyCase) {
+  const std::string before = ActiveTarget();
+  EXPECT_THROW(SetTarget("AVX9000"), std::invalid_argument);
+  EXPECT_EQ(std::string(ActiveTarget()), before);  // A refused name changes nothing.
+  ASSERT_FALSE(AvailableTargets().empty());
+  const std::string last = AvailableTargets().back();
+  SetTarget(Lower(last));
+  EXPECT_EQ(std::string(ActiveTarget()), last);
+  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
+  SetTarget("");  // The best one.
+  EXPECT_EQ(std::string(ActiveTarget()), AvailableTargets().front());
+  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
 }
 
 }  // namespace

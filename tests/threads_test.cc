@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "helpers.h"
 #include "mhsa/mhsa.h"
 #include "test_data.h"
 
@@ -59,9 +60,9 @@ class ThreadsTest : public ::testing::Test {
   // thread count and each (batch, head) pair is one task; and 1 head, so
   // that with batch 1 the library splits one pair's query blocks among the
   // threads. Contexts cross the 48-query and 256-key blocks.
-  ThreadsTest() : six_(24, 48, 6), one_(16, 8, 1) {
-    SetWeights(&six_, 500);
-    SetWeights(&one_, 600);
+  ThreadsTest()
+      : six_(test::RandomLayer(24, 48, 6, 500, 1.0f)),
+        one_(test::RandomLayer(16, 8, 1, 600, 1.0f)) {
     const struct {
       const MultiHeadedSelfAttention* layer;
       int batch, context;
@@ -79,14 +80,6 @@ class ThreadsTest : public ::testing::Test {
       job.want.resize(Count(job, s.layer->attention_dim()));
       s.layer->Forward(job.x.data(), job.batch, job.context, job.want.data());
       jobs_.push_back(std::move(job));
-    }
-  }
-
-  static void SetWeights(MultiHeadedSelfAttention* layer, uint32_t seed) {
-    const size_t n = static_cast<size_t>(layer->head_dim() * layer->embedding_dim());
-    for (int h = 0; h < layer->num_heads(); ++h) {
-      const auto w = Random(3 * n, seed + static_cast<uint32_t>(h));
-      layer->SetHeadWeights(h, w.data(), w.data() + n, w.data() + 2 * n);
     }
   }
 

@@ -33,6 +33,7 @@
 #include <gtest/gtest.h>
 
 #include "error_rule.h"
+#include "helpers.h"
 #include "mhsa/mhsa.h"
 #include "reference.h"
 #include "target_param.h"
@@ -43,31 +44,8 @@ namespace {
 
 using test::Random;
 
-size_t Count(int a, int b, int c) {
-  return static_cast<size_t>(a) * static_cast<size_t>(b) * static_cast<size_t>(c);
-}
-
-// A layer whose heads each have their own random weights in [-scale, scale].
-MultiHeadedSelfAttention MakeLayer(int e, int a, int h, uint32_t seed, float scale = 0.5f) {
-  MultiHeadedSelfAttention layer(e, a, h);
-  const size_t n = static_cast<size_t>(layer.head_dim() * e);
-  for (int head = 0; head < h; ++head) {
-    const auto w = Random(3 * n, seed + static_cast<uint32_t>(head), -scale, scale);
-    layer.SetHeadWeights(head, w.data(), w.data() + n, w.data() + 2 * n);
-  }
-  return layer;
-}
-
-// All heads' weights in the reference's layout [num_heads][3][head_dim][embedding_dim].
-std::vector<float> Weights(const MultiHeadedSelfAttention& layer) {
-  const size_t n = static_cast<size_t>(layer.head_dim() * layer.embedding_dim());
-  std::vector<float> w(3 * n * static_cast<size_t>(layer.num_heads()));
-  for (int h = 0; h < layer.num_heads(); ++h) {
-    float* p = w.data() + 3 * n * static_cast<size_t>(h);
-    layer.GetHeadWeights(h, p, p + n, p + 2 * n);
-  }
-  return w;
-}
+using test::Count;
+using test::ExpectInvalid;
 
 // The layer's output (fast), the float32 reference's (plain) and the float64
 // reference's (truth) for one input.
@@ -81,7 +59,7 @@ Outputs Compute(const MultiHeadedSelfAttention& layer, const std::vector<float>&
   const size_t count = Count(batch, context, layer.attention_dim());
   Outputs o{std::vector<float>(count), std::vector<float>(count), std::vector<double>(count)};
   layer.Forward(x.data(), batch, context, o.fast.data());
-  const auto w = Weights(layer);
+  const auto w = test::AllWeights(layer);
   const auto sz = [](int v) { return static_cast<size_t>(v); };
   ref::Forward(x.data(), sz(batch), sz(context), sz(layer.embedding_dim()), w.data(),
                sz(layer.num_heads()), sz(layer.head_dim()), o.plain.data());
@@ -107,6 +85,42 @@ uint64_t FloatControl() {
 
 using NumbersTest = test::PerTarget;
 
+// The whole layer against float64 on awkward shapes: contexts and head_dims
+// around the tiles (1, 3, 47-49, 59, 64, 97, 255-257, 1025), odd embedding
+// dims, one and several heads. Shape: batch, context, embedding_dim,
+// head_dim, num_heads; inputs uniform in [-input_scale, input_scale).
+struct LayerShape {
+  int batch, context, embedding_dim, head_dim, num_heads;
+};
+
+::testing::AssertionResult LayerWithinRule(const LayerShape& s, float input_scale, uint32_t seed) {
+  const auto layer =
+      test::RandomLayer(s.embedding_dim, s.head_dim * s.num_heads, s.num_heads, seed);
+  const auto x =
+      Random(Count(s.batch, s.context, s.embedding_dim), seed + 99u, -input_scale, input_scale);
+  const Outputs o = Compute(layer, x, s.batch, s.context);
+  return test::WithinRule(o.fast, o.plain, o.truth)
+         << " B=" << s.batch << " T=" << s.context << " E=" << s.embedding_dim
+         << " D=" << s.head_dim << " H=" << s.num_heads << " input scale " << input_scale;
+}
+
+TEST_P(NumbersTest, LayerMatchesReferenceOnAwkwardShapes) {
+  const LayerShape shapes[] = {
+      {1, 1, 1, 1, 1},     {2, 7, 5, 3, 2},      {1, 47, 33, 59, 1},  {1, 48, 17, 64, 2},
+      {2, 49, 67, 1, 3},   {1, 97, 9, 3, 4},     {1, 255, 31, 64, 1}, {1, 256, 7, 59, 1},
+      {2, 257, 13, 16, 2}, {1, 1025, 67, 64, 1}, {1, 1025, 5, 3, 2},
+  };
+  uint32_t seed = 10;
+  for (const LayerShape& s : shapes) EXPECT_TRUE(LayerWithinRule(s, 1.0f, seed += 7));
+}
+
+// Large logits (scores of order +-100 and beyond): only a softmax that
+// subtracts the max survives.
+TEST_P(NumbersTest, LayerMatchesReferenceWithHugeLogits) {
+  EXPECT_TRUE(LayerWithinRule({1, 130, 16, 16, 2}, 40.0f, 3));
+  EXPECT_TRUE(LayerWithinRule({2, 61, 8, 8, 1}, 300.0f, 4));
+}
+
 // One NaN or Inf element at position p of batch element b reaches every
 // output of rows p.. of b (each reads key and value p, and row p also its
 // query), exactly as in the float64 reference; rows before p and the other
@@ -114,7 +128,7 @@ using NumbersTest = test::PerTarget;
 // and both sides of the 48-query and 256-key blocks.
 TEST_P(NumbersTest, NaNAndInfPropagateOnlyForward) {
   const int e = 12, a = 12, h = 3, batch = 3, context = 300;
-  const auto layer = MakeLayer(e, a, h, 40);
+  const auto layer = test::RandomLayer(e, a, h, 40);
   const auto x = Random(Count(batch, context, e), 41);
   std::vector<float> clean(Count(batch, context, a));
   layer.Forward(x.data(), batch, context, clean.data());
@@ -133,7 +147,7 @@ TEST_P(NumbersTest, NaNAndInfPropagateOnlyForward) {
       // The spec agrees that every output of rows p.. is non-finite: the
       // float64 reference on the poisoned batch element alone.
       std::vector<double> truth(Count(context, a, 1));
-      const auto w = Weights(layer);
+      const auto w = test::AllWeights(layer);
       ref::Forward(bad.data() + Count(s.b, context, e), 1, Count(context, 1, 1), Count(e, 1, 1),
                    w.data(), Count(h, 1, 1), Count(a / h, 1, 1), truth.data());
       for (int b = 0; b < batch; ++b) {
@@ -172,7 +186,7 @@ std::vector<float> PlainInOrder(const MultiHeadedSelfAttention& layer, const std
   std::mt19937 gen(seed);
   std::shuffle(cols.begin(), cols.end(), gen);
   std::shuffle(rows.begin(), rows.end(), gen);
-  const auto w = Weights(layer);
+  const auto w = test::AllWeights(layer);
   std::vector<float> xp(x.size()), wp(w.size());
   for (size_t r = 0; r < x.size() / e; ++r) {
     for (size_t c = 0; c < e; ++c) xp[r * e + cols[c]] = x[r * e + c];
@@ -276,7 +290,7 @@ TEST_P(NumbersTest, LogitsNearTenThousand) {
 // caller's float control register untouched.
 TEST_P(NumbersTest, SubnormalInputs) {
   const int e = 20, a = 24, h = 3, batch = 2, context = 60;
-  const auto layer = MakeLayer(e, a, h, 60);
+  const auto layer = test::RandomLayer(e, a, h, 60);
   const float tiny = std::numeric_limits<float>::denorm_min();
   auto all = Random(Count(batch, context, e), 61, -1e-39f, 1e-39f);
   auto mixed = Random(Count(batch, context, e), 62);
@@ -318,13 +332,13 @@ TEST_P(NumbersTest, ContextOneAndBatchOne) {
   for (const auto& s : shapes) {
     SCOPED_TRACE(::testing::Message() << "B=" << s.batch << " T=" << s.context << " E=" << s.e
                                       << " A=" << s.a << " H=" << s.h);
-    const auto layer = MakeLayer(s.e, s.a, s.h, seed++);
+    const auto layer = test::RandomLayer(s.e, s.a, s.h, seed++);
     const auto x = Random(Count(s.batch, s.context, s.e), seed++);
     const Outputs o = Compute(layer, x, s.batch, s.context);
     EXPECT_TRUE(test::WithinRule(o.fast, o.plain, o.truth));
     if (s.context == 1) {
       // out = x . Wv^T in float64: the attention weight is exactly 1.
-      const auto w = Weights(layer);
+      const auto w = test::AllWeights(layer);
       const int d = s.a / s.h;
       std::vector<double> v(o.truth.size());
       for (int b = 0; b < s.batch; ++b) {
@@ -349,16 +363,6 @@ TEST_P(NumbersTest, ContextOneAndBatchOne) {
 MHSA_INSTANTIATE_PER_TARGET(NumbersTest);
 
 // Expects std::invalid_argument whose message names `what`.
-template <typename Call>
-void ExpectRefused(Call call, const std::string& what) {
-  try {
-    call();
-    ADD_FAILURE() << "accepted; expected std::invalid_argument naming " << what;
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
-  }
-}
-
 // A documented difference from the problem's formula: mhsa multiplies q by
 // the scale before q·kᵀ (one multiply per q element instead of one per
 // score), so a score whose unscaled product would overflow float32 stays
@@ -400,22 +404,23 @@ TEST(ScaledQuery, ProductsBeyondFloatRangeStayFinite) {
 TEST(Overflow, ByteCountsAreRefused) {
   // Weights: 3 x attention_dim x embedding_dim floats.
   // 3 x 715827883 x 2^30 = 2^61 + 2^30 (one past the boundary by 2^30 floats).
-  ExpectRefused([] { MultiHeadedSelfAttention(1 << 30, 715827883, 1); }, "weights");
+  ExpectInvalid([] { MultiHeadedSelfAttention(1 << 30, 715827883, 1); }, {"weights"});
 
   std::vector<float> x(8), out(8);
   // embedded: batch x context x 1 = (2^31 - 1)(2^30 + 1) = 2^61 + 2^30 - 1.
   const MultiHeadedSelfAttention narrow(1, 4, 1);
-  ExpectRefused([&] { narrow.Forward(x.data(), INT_MAX, (1 << 30) + 1, out.data()); }, "embedded");
+  ExpectInvalid([&] { narrow.Forward(x.data(), INT_MAX, (1 << 30) + 1, out.data()); },
+                {"embedded"});
   // out alone: embedded is 2^60 floats (allowed), out is 2^60 x 4 = 2^62.
-  ExpectRefused([&] { narrow.Forward(x.data(), 1 << 30, 1 << 30, out.data()); }, "out");
+  ExpectInvalid([&] { narrow.Forward(x.data(), 1 << 30, 1 << 30, out.data()); }, {"out"});
   // Every factor at its largest.
   const MultiHeadedSelfAttention wide(64, 64, 8);
-  ExpectRefused([&] { wide.Forward(x.data(), INT_MAX, INT_MAX, out.data()); }, "embedded");
+  ExpectInvalid([&] { wide.Forward(x.data(), INT_MAX, INT_MAX, out.data()); }, {"embedded"});
   // Negative sizes are refused as such, never reinterpreted as huge unsigned ones.
-  ExpectRefused([&] { narrow.Forward(x.data(), INT_MIN, INT_MIN, out.data()); }, "batch");
-  ExpectRefused([&] { narrow.Forward(x.data(), 1, INT_MIN, out.data()); }, "context");
-  ExpectRefused([] { MultiHeadedSelfAttention(INT_MIN, 4, 1); }, "embedding_dim");
-  ExpectRefused([] { MultiHeadedSelfAttention(4, INT_MIN, INT_MIN); }, "attention_dim");
+  ExpectInvalid([&] { narrow.Forward(x.data(), INT_MIN, INT_MIN, out.data()); }, {"batch"});
+  ExpectInvalid([&] { narrow.Forward(x.data(), 1, INT_MIN, out.data()); }, {"context"});
+  ExpectInvalid([] { MultiHeadedSelfAttention(INT_MIN, 4, 1); }, {"embedding_dim"});
+  ExpectInvalid([] { MultiHeadedSelfAttention(4, INT_MIN, INT_MIN); }, {"attention_dim"});
 }
 
 }  // namespace
