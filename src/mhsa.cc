@@ -89,8 +89,8 @@ void CheckThreads(const RunOptions& options) {
 namespace {
 
 // The arguments SetHeadWeights and GetHeadWeights share.
-void CheckHeadWeights(bool constructed, int head, int num_heads, const void* query,
-                      const void* key, const void* value) {
+void CheckHeadWeights(bool constructed, int head, int num_heads, const void* query, const void* key,
+                      const void* value) {
   CheckUsable(constructed, "layer");
   CheckHead(head, num_heads);
   CheckNotNull("query", query);
