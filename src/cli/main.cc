@@ -190,8 +190,9 @@ int Show(int argc, char** argv) {
   mhsa::cli::RunSize run;
   const mhsa::cli::Case c = ReadInputCase(options, budget, &run);
   const std::vector<float> maps = mhsa::cli::AttentionMaps(c);
-  mhsa::cli::WriteOutput(options.output,
-                         mhsa::cli::DrawHeatmaps(maps, c.batch, c.num_heads, c.context));
+  const std::string png = mhsa::cli::DrawHeatmaps(maps, c.batch, c.num_heads, c.context);
+  mhsa::cli::ReleaseDrawingCaches();
+  mhsa::cli::WriteOutput(options.output, png);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #include "show.h"
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 #include <algorithm>
 #include <cmath>
@@ -165,6 +166,11 @@ std::string DrawHeatmaps(const std::vector<float>& maps, int batch, int heads, i
     throw CaseError("cannot encode the heatmaps as PNG");
   }
   return png;
+}
+
+void ReleaseDrawingCaches() {
+  cairo_debug_reset_static_data();
+  FcFini();
 }
 
 }  // namespace cli

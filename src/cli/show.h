@@ -67,6 +67,11 @@ inline constexpr uint8_t kMaskColour[3] = {217, 217, 217};
 // The heatmaps as PNG bytes. maps: as AttentionMaps returns.
 std::string DrawHeatmaps(const std::vector<float>& maps, int batch, int heads, int context);
 
+// Frees cairo's and fontconfig's process-wide caches (fonts, glyphs), which
+// they otherwise keep until exit and leak checkers report. For a process
+// that has drawn its last picture: no cairo object may be alive.
+void ReleaseDrawingCaches();
+
 }  // namespace cli
 }  // namespace mhsa
 
