@@ -72,9 +72,10 @@ struct ParallelStats {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   uint64_t messages_sent = 0;
-  // Bytes of the buffers the call allocated for itself (projections, key
-  // and value blocks, partial results); the kernels' per-thread scratch
-  // (see mhsa::ScratchBytes) and the caller's arrays are not counted.
+  // Bytes of the buffers the call allocated for itself: the weights as
+  // Sgemm's B, projections, key and value blocks, partial results, and
+  // the kernels' workspace (handed to them, so they use no scratch of
+  // their own). The caller's arrays are not counted.
   size_t buffer_bytes = 0;
   // Wall time computing (projections and attention) and blocked in MPI
   // after the computing was done (waiting for the ring's next block, the

@@ -27,6 +27,7 @@ void ForwardHeads(const MultiHeadedSelfAttention& layer, MPI_Comm comm, const fl
   size_t rows = 0;  // batch x context
   Buffer<float> weights, qkv, part, scratch;
   Buffer<char> workspace;
+  std::vector<int> counts, firsts;  // every rank's heads, for the all-gather
   AttentionShape shape;
   LocalVerdict verdict;
   verdict.what[0] =
@@ -46,6 +47,11 @@ void ForwardHeads(const MultiHeadedSelfAttention& layer, MPI_Comm comm, const fl
     const size_t out_floats = CheckedProduct("out", {rows, a});
     CheckDisjoint("out", out, out_floats, "embedded", embedded, in_floats);
     share = ShareOfHeads(heads, ranks, rank);
+    for (int r = 0; r < ranks; ++r) {
+      const HeadShare s = ShareOfHeads(heads, ranks, r);
+      counts.push_back(s.count);
+      firsts.push_back(s.first);
+    }
     // Rank 0 has the largest share; every rank checks the same bound, so
     // they all reach the same verdict.
     const auto most = static_cast<size_t>(ShareOfHeads(heads, ranks, 0).count);
@@ -116,12 +122,6 @@ void ForwardHeads(const MultiHeadedSelfAttention& layer, MPI_Comm comm, const fl
   MPI_Type_vector(static_cast<int>(rows), dim, layer.attention_dim(), MPI_FLOAT, &columns);
   MPI_Type_create_resized(columns, 0, static_cast<MPI_Aint>(d * sizeof(float)), &head_type);
   MPI_Type_commit(&head_type);
-  std::vector<int> counts(static_cast<size_t>(ranks)), firsts(static_cast<size_t>(ranks));
-  for (int r = 0; r < ranks; ++r) {
-    const HeadShare s = ShareOfHeads(heads, ranks, r);
-    counts[static_cast<size_t>(r)] = s.count;
-    firsts[static_cast<size_t>(r)] = s.first;
-  }
   float nothing = 0.0f;  // A rank without heads sends nothing from here.
   MPI_Allgatherv(count > 0 ? part.data() : &nothing, static_cast<int>(count * rows * d), MPI_FLOAT,
                  out, counts.data(), firsts.data(), head_type, comm);
@@ -131,9 +131,13 @@ void ForwardHeads(const MultiHeadedSelfAttention& layer, MPI_Comm comm, const fl
   if (options.stats != nullptr) {
     ParallelStats& stats = *options.stats;
     stats = ParallelStats();
-    stats.bytes_sent = count * rows * d * sizeof(float);
-    stats.bytes_received = (static_cast<size_t>(heads) - count) * rows * d * sizeof(float);
-    stats.messages_sent = 1;
+    // This rank's heads of the output go to the others, theirs come here;
+    // alone, nothing moves.
+    if (ranks > 1) {
+      stats.bytes_sent = count * rows * d * sizeof(float);
+      stats.bytes_received = (static_cast<size_t>(heads) - count) * rows * d * sizeof(float);
+      stats.messages_sent = 1;
+    }
     stats.buffer_bytes =
         weights.bytes() + qkv.bytes() + part.bytes() + scratch.bytes() + workspace.bytes();
     stats.compute_seconds = computed - start;

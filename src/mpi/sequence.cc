@@ -55,6 +55,7 @@ int GatheredPadding(int context, int chunk_rows) {
 struct Plan {
   int heads = 0, dim = 0, attention_dim = 0, embedding_dim = 0, batch = 0;
   std::vector<SequenceShare> shares;  // every rank's
+  std::vector<size_t> block_floats;   // every rank's block, for the ring
   Chunk mine[2];
   size_t rows = 0;  // this rank's local rows
   int seen = 0;     // keys this rank's queries see (gathered: [0, seen))
@@ -96,6 +97,7 @@ void MakePlan(const MultiHeadedSelfAttention& layer, const SequenceShare& share,
   for (int r = 0; r < share.ranks; ++r) {
     p->shares.push_back(ShareOfSequence(share.context, share.ranks, r));
   }
+  for (int r = 0; r < share.ranks; ++r) p->block_floats.push_back(p->BlockFloats(r));
   ChunksOf(share, p->mine);
   const auto b = static_cast<size_t>(batch), a = static_cast<size_t>(p->attention_dim),
              h = static_cast<size_t>(p->heads);
@@ -190,7 +192,8 @@ void AttendRingBlock(const Plan& p, const RunOptions& run, const SequenceShare& 
         for (size_t i = 0; i < len; ++i) {
           const size_t row = b * n + static_cast<size_t>(mine.offset) + i;
           for (size_t head = 0; head < h; ++head) {
-            MergePartial(out + row * a + head * d, p.lse.data() + (b * h + head) * n + row % n,
+            MergePartial(out + row * a + head * d,
+                         p.lse.data() + (b * h + head) * n + static_cast<size_t>(mine.offset) + i,
                          p.part.data() + (b * len + i) * a + head * d,
                          p.part_lse.data()[(b * h + head) * len + i], d);
           }
@@ -334,9 +337,8 @@ void ForwardSequence(const MultiHeadedSelfAttention& layer, MPI_Comm comm,
   // a receive the caller has posted on comm.
   MPI_Comm ring_comm;
   MPI_Comm_dup(comm, &ring_comm);
-  std::vector<size_t> block_floats;
-  for (int r = 0; r < ranks; ++r) block_floats.push_back(p.BlockFloats(r));
-  RingPass ring(ring_comm, std::move(block_floats), p.blocks[0].data(), p.blocks[1].data(), &stats);
+  RingPass ring(ring_comm, std::move(p.block_floats), p.blocks[0].data(), p.blocks[1].data(),
+                &stats);
   for (int step = 0; step < ring.steps(); ++step) {
     ring.Begin(step);
     start = MPI_Wtime();
