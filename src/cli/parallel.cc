@@ -26,6 +26,7 @@
 #include "memory.h"
 #include "mhsa/mhsa.h"
 #include "mhsa/mpi.h"
+#include "mpi/leak_check.h"
 
 namespace mhsa {
 namespace cli {
@@ -200,6 +201,7 @@ int RunParallel(int argc, char** argv) {
   int provided = MPI_THREAD_SINGLE;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   const int code = Parallel(argc, argv, provided);
+  CheckLeaksBeforeMpiFinalize();
   MPI_Finalize();
   return code;
 }

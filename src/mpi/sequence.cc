@@ -114,7 +114,9 @@ void MakePlan(const MultiHeadedSelfAttention& layer, const SequenceShare& share,
   p->weights = Buffer<float>(ProjectionFloats(layer, p->heads));
   p->q = Buffer<float>(local);
   p->blocks[0] = Buffer<float>(most_block);
-  p->blocks[1] = Buffer<float>(most_block);
+  // The second buffer receives the next block while the first is used:
+  // alone, there is no next block.
+  p->blocks[1] = Buffer<float>(share.ranks > 1 ? most_block : 0);
 
   RunOptions run = options.run;
   const auto rows = static_cast<int>(b * p->rows);

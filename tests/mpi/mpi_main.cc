@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "mpi/leak_check.h"
+
 namespace {
 
 class RankFailurePrinter : public ::testing::EmptyTestEventListener {
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
   int any = 0;
   MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   if (rank == 0 && any && !failed) std::fprintf(stderr, "another rank failed (see above)\n");
+  mhsa::CheckLeaksBeforeMpiFinalize();
   MPI_Finalize();
   return any;
 }
