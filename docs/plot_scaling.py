@@ -113,6 +113,7 @@ def model_chart(rate):
 def measured_chart(runs):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     styles = {"ring": "-", "gathered": "--", "heads": ":"}
+    colors = {"ring": "tab:blue", "gathered": "tab:red", "heads": "tab:green"}
     markers = {1: "o", 2: "s", 4: "^"}
     for mode in ("ring", "gathered", "heads"):
         for ranks in (1, 2, 4):
@@ -123,18 +124,21 @@ def measured_chart(runs):
             peak = [max(p["peak_extra_MiB"] + p["io_MiB"] for p in r["per_rank"]) for r in rows]
             label = f"{mode}, {ranks} rank{'s' if ranks > 1 else ''}"
             if ranks > 1:
-                axes[0].plot(x, sent, styles[mode], marker=markers[ranks], label=label)
-            axes[1].plot(x, peak, styles[mode], marker=markers[ranks], label=label)
+                axes[0].plot(x, sent, styles[mode], color=colors[mode], marker=markers[ranks],
+                             label=label)
+            axes[1].plot(x, peak, styles[mode], color=colors[mode], marker=markers[ranks],
+                         label=label)
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("context length (positions)")
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].set_ylabel("MiB sent by the busiest rank")
+    axes[0].set_ylabel("MiB sent by the busiest rank\n(heads: its part of the all-gather)")
     axes[1].set_ylabel("MiB resident per rank at the peak (call + its arrays)")
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
-    fig.suptitle("Measured here (E=A=512, H=8, batch 1; 4 ranks oversubscribe 2 cores)",
+    fig.suptitle("Measured here (E=A=512, H=8, batch 1; 4 ranks oversubscribe 2 cores; "
+                 "ring and gathered send the same bytes)",
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(os.path.join(HERE, "scaling_measured.png"), dpi=110)
