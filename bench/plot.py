@@ -12,6 +12,12 @@ writes, next to them:
   attention_pct_peak_targets.png     mhsa's % of peak on each SIMD target;
   gemm_gflops.png                    GFLOP/s per shape and contender;
   softmax_gbps.png                   GB/s against row length;
+  decode_step.png                    a decoding step (decode_bench.json): time
+                                     per token and % of the read bandwidth
+                                     against the context length;
+  roofline.png                       every attention and decode point's
+                                     GFLOP/s against its arithmetic intensity,
+                                     under the FMA peak and the bandwidth roof;
   summary.md                         the headline numbers as Markdown tables,
                                      ready for the README.
 Uses medians when the runs were repeated, else the single run.
@@ -37,7 +43,29 @@ STYLE = {
     "onednn": ("tab:purple", "D"),
     "eigen": ("tab:orange", "v"),
     "plain": ("tab:gray", "x"),
+    "recompute": ("tab:brown", "x"),
+    "gqa": ("tab:cyan", "o"),
 }
+
+# Bytes a call must move at the least (read x and the weights, write out),
+# float32: the denominator of the roofline's arithmetic intensity.
+def layer_bytes(a):
+    b, t, e = a["B"], a["T"], a["E"]
+    return 4.0 * (b * t * e + b * t * e + 3 * e * e)
+
+
+def layer_flops(a):
+    b, t, e = a["B"], a["T"], a["E"]
+    return 2.0 * b * t * e * 3 * e + 2.0 * b * t * t * e
+
+
+# decode_bench's step, E = A = 512, H = 8, head_dim 64 (gqa: 32 heads of 128
+# over 8 K/V heads, no projection).
+def decode_flops(r):
+    a = r["args"]
+    if r["contender"] == "gqa":
+        return 4.0 * a["B"] * 32 * a["L"] * 128
+    return 2.0 * a["B"] * 512 * 3 * 512 + 4.0 * a["B"] * 512 * a["L"]
 
 
 def load(path):
@@ -245,6 +273,97 @@ def plot_softmax(out_dir, results):
     return ["softmax_gbps.png"]
 
 
+def plot_decode(out_dir, context, results):
+    """Time per token and % of the read bandwidth against L, B=1 and B=8."""
+    rows = [r for r in results.values() if r["family"] == "Decode"]
+    if not rows:
+        return []
+    batches = sorted({r["args"]["B"] for r in rows})
+    threads = max(r["args"]["threads"] for r in rows)
+    fig, axes = plt.subplots(2, len(batches), figsize=(6 * len(batches), 8), squeeze=False)
+    for col, b in enumerate(batches):
+        for contender in contenders_in({k: r for k, r in results.items() if r in rows}):
+            points = sorted((r["args"]["L"], 1e3 / r["tokens_per_s"], r["pct_bw"]) for r in rows
+                            if r["contender"] == contender and r["args"]["B"] == b
+                            and r["args"]["threads"] == threads)
+            if not points:
+                continue
+            color, marker = STYLE.get(contender, ("black", "."))
+            axes[0][col].plot([p[0] for p in points], [p[1] for p in points], marker=marker,
+                              color=color, label=contender)
+            if contender != "recompute":
+                axes[1][col].plot([p[0] for p in points], [p[2] for p in points], marker=marker,
+                                  color=color, label=contender)
+        for row, label in ((0, "ms per token"), (1, "% of streaming-read bandwidth")):
+            ax = axes[row][col]
+            ax.set_xscale("log", base=2)
+            if row == 0:
+                ax.set_yscale("log")
+            ax.set_xlabel("context L (positions attended)")
+            ax.set_ylabel(label)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+        axes[1][col].axhline(100, color="black", linestyle="--", linewidth=1)
+        axes[0][col].set_title("decode step, B=%d, %d thread%s" % (b, threads,
+                                                                  "" if threads == 1 else "s"))
+    fig.suptitle("One token per sequence against a KV cache (E=A=512, H=8; gqa: 32/8 heads "
+                 "of 128), target %s" % context.get("mhsa_target", "?"))
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "decode_step.png"), dpi=110)
+    plt.close(fig)
+    return ["decode_step.png"]
+
+
+def plot_roofline(out_dir, files):
+    """GFLOP/s against FLOPs per byte moved, with the machine's two roofs."""
+    if "attention" not in files or "peak" not in files:
+        return []
+    context, results, _ = files["attention"]
+    _, peaks, _ = files["peak"]
+    threads = 2
+    limit = peak(context, threads)
+    bandwidth = max((r["GBps"] for r in peaks.values()
+                     if r["family"] == "StreamRead" and r["args"]["threads"] == threads),
+                    default=None)
+    if not limit or not bandwidth:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    xs = [0.05, 5000.0]
+    ax.plot(xs, [min(limit, bandwidth * x) for x in xs], color="black", linewidth=1.5,
+            label="roof: min(FMA peak %.0f GFLOP/s, %.1f GB/s x intensity)" % (limit, bandwidth))
+    for contender in contenders_in(results):
+        points = [(layer_flops(r["args"]) / layer_bytes(r["args"]), r["GFLOPS"])
+                  for r in results.values()
+                  if r["contender"] == contender and r["args"]["threads"] == threads]
+        if points:
+            color, marker = STYLE.get(contender, ("black", "."))
+            ax.scatter([p[0] for p in points], [p[1] for p in points], color=color,
+                       marker=marker, label="layer, " + contender)
+    if "decode" in files:
+        for r in files["decode"][1].values():
+            if r["family"] != "Decode" or r["args"]["threads"] != threads:
+                continue
+            if r["contender"] not in ("mhsa", "gqa"):
+                continue
+            bytes_per_step = r["GBps"] * 1e9 / r["tokens_per_s"] * r["args"]["B"]
+            gflops = decode_flops(r) * r["tokens_per_s"] / r["args"]["B"] * 1e-9
+            color, marker = STYLE.get(r["contender"], ("black", "."))
+            ax.scatter([decode_flops(r) / bytes_per_step], [gflops], color=color, marker="+",
+                       s=60)
+        ax.scatter([], [], color="tab:red", marker="+", label="decode step (mhsa, gqa)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte it must move)")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title("Roofline, %d threads, target %s" % (threads, context.get("mhsa_target", "?")))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "roofline.png"), dpi=110)
+    plt.close(fig)
+    return ["roofline.png"]
+
+
 def mib(value):
     return "%.1f" % value if value < 10 else "%.0f" % value
 
@@ -333,6 +452,25 @@ def summary(out_dir, files, series):
                 row.append("%.2f GB/s" % match[0]["GBps"] if match else "")
             rows.append(row)
         text += ["## Softmax (one row)", "", table(["L"] + contenders, rows), ""]
+    if "decode" in files:
+        context, results, _ = files["decode"]
+        rows = [r for r in results.values() if r["family"] == "Decode"]
+        contenders = contenders_in({k: r for k, r in results.items() if r in rows})
+        shapes = sorted({(r["args"]["B"], r["args"]["L"], r["args"]["threads"]) for r in rows})
+        table_rows = []
+        for shape in shapes:
+            row = ["B=%d L=%d, %d thr" % shape]
+            for contender in contenders:
+                match = [r for r in rows if r["contender"] == contender and
+                         (r["args"]["B"], r["args"]["L"], r["args"]["threads"]) == shape]
+                row.append("%.3f ms (%.0f%%)" % (1e3 / match[0]["tokens_per_s"],
+                                                match[0]["pct_bw"]) if match else "")
+            table_rows.append(row)
+        text += ["## Decode step (ms per token, % of the streaming-read bandwidth)", "",
+                 "Read bandwidth %s (1 thread), %s (2 threads) GB/s." % (
+                     context.get("read_gbps_threads_1", "?"),
+                     context.get("read_gbps_threads_2", "?")), "",
+                 table(["shape"] + contenders, table_rows), ""]
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(text))
     return ["summary.md"]
@@ -342,7 +480,7 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "results")
     files = {}
-    for name in ("peak", "gemm", "softmax", "attention"):
+    for name in ("peak", "gemm", "softmax", "attention", "decode"):
         path = os.path.join(out_dir, name + "_bench.json")
         if os.path.exists(path):
             files[name] = load(path)
@@ -359,6 +497,9 @@ def main():
         written += plot_gemm(out_dir, *files["gemm"][:2])
     if "softmax" in files:
         written += plot_softmax(out_dir, files["softmax"][1])
+    if "decode" in files:
+        written += plot_decode(out_dir, *files["decode"][:2])
+    written += plot_roofline(out_dir, files)
     written += summary(out_dir, files, series)
     print("plot.py: wrote " + ", ".join(os.path.join(out_dir, w) for w in written))
 

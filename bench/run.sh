@@ -24,7 +24,7 @@ for arg in "$@"; do
   esac
 done
 
-for name in peak_bench gemm_bench softmax_bench attention_bench; do
+for name in peak_bench gemm_bench softmax_bench attention_bench decode_bench; do
   if [[ ! -x "$bin/$name" ]]; then
     echo "bench/run.sh: $bin/$name is missing; run 'make bench' (it builds first)" >&2
     exit 1
@@ -61,8 +61,10 @@ run gemm_bench gemm_bench
 run softmax_bench softmax_bench
 if [[ $full -eq 1 ]]; then
   MHSA_BENCH_FULL=1 run attention_bench attention_bench
+  MHSA_BENCH_FULL=1 run decode_bench decode_bench
 else
   run attention_bench attention_bench
+  run decode_bench decode_bench
 fi
 
 # Every other SIMD target mhsa compiled, on a few sizes and one thread:

@@ -30,31 +30,6 @@ struct AlignedAllocator {
 
 using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 
-// Scratch buffers kept per thread and reused across calls, so that after the
-// first call of a given size Forward allocates nothing (and pays no page
-// faults on fresh memory). Each slot is owned by one use; a buffer only
-// grows, and lives until its thread exits. Contents are left from earlier
-// use: callers write before they read.
-enum ScratchSlot {
-  kScratchQkv,
-  kScratchQPack,
-  kScratchKPack,
-  kScratchVPack,
-  kScratchScores,
-  kScratchAcc,
-  kScratchSlots
-};
-
-inline float* ThreadScratch(ScratchSlot slot, size_t floats) {
-  thread_local AlignedFloats buffers[kScratchSlots];
-  AlignedFloats& buffer = buffers[slot];
-  if (buffer.size() < floats) {
-    buffer = AlignedFloats();  // Free first: old and new never coexist.
-    buffer.resize(floats);
-  }
-  return buffer.data();
-}
-
 }  // namespace mhsa
 
 #endif  // MHSA_SRC_ALIGNED_H_

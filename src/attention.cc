@@ -56,8 +56,7 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
   const size_t dim = t.head_dim;
   const float* q = t.q + static_cast<ptrdiff_t>(head) * t.q_head;
   // The scale is folded into q once here, sparing a pass over every score.
-  PackPanels<kMR>(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale,
-                  s.q_pack);
+  PackA(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale, s.q_pack);
   std::fill(s.acc, s.acc + rows * dim, 0.0f);
   OnlineRow state[kQueryBlock];
   size_t limit[kQueryBlock];
@@ -155,7 +154,9 @@ inline void AddScaled(float* HWY_RESTRICT acc, float p, const float* HWY_RESTRIC
 
 // Keys [key_begin, key_end) for the group's rows (query head r / q_len,
 // position r % q_len), as unnormalised partial results: partial[r] holds
-// the output sum, then m (NaN when bad) and l; see PartialStride.
+// the output sum, then m (NaN when bad) and l; see PartialStride. With
+// partial == nullptr the chunk holds every key the rows see (one chunk), and
+// the rows are finished here: out and lse written, no merge to follow.
 void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* partial,
                  void* scratch) {
   const size_t dim = t.head_dim, rows = t.group * t.q_len;
@@ -195,6 +196,16 @@ void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* pa
         AddScaled(acc, p[j], t.v + static_cast<ptrdiff_t>(j0 + j) * t.v_pos, dim);
       }
     }
+  }
+  if (partial == nullptr) {
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t head = r / t.q_len, i = r % t.q_len;
+      FinishRow(
+          s.acc + r * dim, state[r], limit[r] > 0, dim,
+          t.out + static_cast<ptrdiff_t>(head) * t.out_head + static_cast<ptrdiff_t>(i) * t.out_pos,
+          t.Lse(head, i));
+    }
+    return;
   }
   const size_t stride = PartialStride(dim);
   for (size_t r = 0; r < rows; ++r) {
@@ -361,7 +372,7 @@ struct SharedScratch {
 
 SharedScratch CarveShared(Bump& bump, const AttentionProblem& p) {
   SharedScratch s{nullptr};
-  if (AnyDecodes(p)) s.partials = bump.Take<float>(PartialFloats(p));
+  if (AnyDecodes(p) && DecodeChunks(p) > 1) s.partials = bump.Take<float>(PartialFloats(p));
   return s;
 }
 
@@ -459,10 +470,11 @@ AttentionProblem CheckAttentionShape(const AttentionShape& shape, const Attentio
     ThrowInvalid("expected a finite scale (0 for 1/sqrt(head_dim)), got " +
                  std::to_string(options.scale));
   }
-  // Dense outputs, [batch][num_heads][q_len] and [...][kv_len]: their sizes
-  // must fit even when not asked for, since workspace queries count them.
-  CheckedFloatCount("lse", {shape.batch, shape.num_heads, shape.q_len});
-  CheckedFloatCount("probabilities", {shape.batch, shape.num_heads, shape.q_len, shape.kv_len});
+  // The dense outputs asked for, [batch][num_heads][q_len] and [...][kv_len].
+  if (options.lse != nullptr) CheckedFloatCount("lse", {shape.batch, shape.num_heads, shape.q_len});
+  if (options.probabilities != nullptr) {
+    CheckedFloatCount("probabilities", {shape.batch, shape.num_heads, shape.q_len, shape.kv_len});
+  }
   AttentionProblem p;
   p.batch = static_cast<size_t>(shape.batch);
   p.num_heads = static_cast<size_t>(shape.num_heads);
@@ -559,6 +571,15 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
 
 void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scratch) {
   if (p.q_len == 0) return;
+  // Below this many multiply-adds (q·kᵀ and p·v of every row, as if no key
+  // were masked) a parallel region costs more than it saves: a decode step
+  // over a few hundred keys, say. The bits do not depend on it.
+  constexpr double kMinParallelWork = 1 << 17;
+  if (2.0 * static_cast<double>(p.batch * p.num_heads) * static_cast<double>(p.q_len) *
+          static_cast<double>(p.kv_len) * static_cast<double>(p.head_dim) <
+      kMinParallelWork) {
+    threads = 1;
+  }
   Bump shared_bump(scratch.shared());
   const SharedScratch shared = CarveShared(shared_bump, p);
 
@@ -582,8 +603,11 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
     if (Decodes(p, t.q_len)) {
       const size_t begin = chunk * kDecodeChunk;
       if (begin >= t.kv_len && chunk > 0) return;
-      float* partial = shared.partials +
-                       (pair * decode_chunks + chunk) * kDecodeRows * PartialStride(p.head_dim);
+      // With one chunk for the whole call the task finishes its rows itself.
+      float* partial = decode_chunks == 1
+                           ? nullptr
+                           : shared.partials + (pair * decode_chunks + chunk) * kDecodeRows *
+                                                   PartialStride(p.head_dim);
       decode(t, begin, std::min(t.kv_len, begin + kDecodeChunk), partial, own);
       return;
     }
@@ -597,7 +621,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
     flash(t, chunk, chunk + 1, mirror == chunk ? kNoBlock : mirror, own);
   });
 
-  if (decode_chunks > 0) {
+  if (decode_chunks > 1) {
     ParallelFor(threads, pairs, [&](size_t pair, int) {
       const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
       const GroupTask t = MakeTask(p, b, g);

@@ -13,9 +13,17 @@ namespace mhsa {
 // serves the call. 128 bytes: two cache lines per k step.
 inline constexpr size_t kPanel = 32;
 
-// k-block of the GEMM: a 32 x 256 float B panel is 32 KiB and stays in the
-// 48 KiB L1 while a whole MC x 256 block of A streams past it.
+// The largest k-block of the GEMM (what scratch is sized for). The block
+// used is GemmKBlock() (cache_info.h), from the L1 data cache of the CPU at
+// hand: a 32 x 256 float B panel is 32 KiB, two thirds of a 48 KiB L1
+// (Ice Lake, Sapphire Rapids, Zen 5); 32 KiB L1s (Zen 4) get 128 steps.
 inline constexpr size_t kKC = 256;
+
+// k-block of the bf16 GEMM, in k steps: a multiple of 32, so blocks start on
+// k-pairs and on AMX k-tiles. A 32 x 512 bf16 B panel is 32 KiB, the bytes
+// of the float one (256 measured slower with AMX). kMC also divides into
+// the bf16 kernels' rows (32, 12, 3, 2, 1).
+inline constexpr size_t kKCBf16 = 512;
 
 // Rows of A per task and per packed block: 96 x 256 floats = 96 KiB in L2,
 // a multiple of every target's MR (12, 3, 1), and fine enough that a

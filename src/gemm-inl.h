@@ -20,10 +20,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 
 #include "blocking.h"
 #include "gemm.h"
 #include "hwy/highway.h"
+#include "target_family-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
@@ -33,29 +35,18 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
-// Rows of the register tile, by target family (not by exact target, so that
-// a newer Highway's AVX3_ZEN4 or AVX3_SPR, or its NEON variants, get their
-// family's tile). The tile holds MR x (kPanel / lanes) accumulators; FMA
-// latency (4 cycles) x 2 ports needs at least 8 of them, and they plus the
-// B vectors and the broadcasts must fit the register file (checked below).
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-// AVX-512, 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused
-// into the FMA as memory operands.
-inline constexpr size_t kMR = 12;
-inline constexpr size_t kVectorRegisters = 32;
-#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
-// AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector.
-inline constexpr size_t kMR = 3;
-inline constexpr size_t kVectorRegisters = 16;
-#elif HWY_ARCH_ARM_A64 && !HWY_HAVE_SCALABLE && HWY_TARGET != HWY_EMU128 && HWY_TARGET != HWY_SCALAR
-// NEON, 32 q registers: 3 x 8 = 24 accumulators, 3 broadcasts, 1 B vector.
-inline constexpr size_t kMR = 3;
-inline constexpr size_t kVectorRegisters = 32;
-#else
-// SSE4/SSSE3 (no FMA, 4 lanes: 8 accumulators for one row), EMU128, SCALAR.
-inline constexpr size_t kMR = 1;
-inline constexpr size_t kVectorRegisters = 16;
-#endif
+// Rows of the register tile, by target family (target_family-inl.h). The
+// tile holds MR x (kPanel / lanes) accumulators; FMA latency (4 cycles) x 2
+// ports needs at least 8 of them, and they plus the B vectors and the
+// broadcasts must fit the register file (checked below):
+//   AVX-512, 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused
+//     into the FMA as memory operands;
+//   AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector;
+//   NEON, 32 q: 3 x 8 = 24 accumulators, 3 broadcasts, 1 B vector;
+//   SSE4/SSSE3 (no FMA, 4 lanes): 8 accumulators for one row; SCALAR: 1.
+inline constexpr size_t kMR = kFamily == Family::kAvx512                             ? 12
+                              : kFamily == Family::kAvx2 || kFamily == Family::kNeon ? 3
+                                                                                     : 1;
 
 inline constexpr size_t kLanes = hn::MaxLanes(DF());
 static_assert(kPanel % kLanes == 0, "a B panel must be whole vectors");
@@ -63,7 +54,7 @@ inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
 // Live registers in the k loop: accumulators, then either all B vectors and
 // one broadcast (kNV <= 2) or all broadcasts and one B vector.
 static_assert(kMR * kNV + (kNV <= 2 ? kNV + 1 : kMR + 1) <= kVectorRegisters ||
-                  kLanes == 1,  // SCALAR: the compiler's registers, not ours.
+                  kFamily == Family::kScalar,
               "the register tile spills");
 static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0,
               "query and row blocks are whole register tiles, so their scratch "
@@ -112,16 +103,20 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
 //         later value row cannot leak into an earlier query (0 * NaN = NaN).
 //         Pass diag >= k for an unmasked tile.
 //   A is read at ap[r * kRowStride + p * kStepStride]: packed panels have
-//   (1, kMR); a row-major block with a compile-time stride L has (L, 1),
+//   (1, kRows); a row-major block with a compile-time stride L has (L, 1),
 //   which lets the attention's p block feed the kernel without packing (the
 //   constant strides become constant displacements of one pointer).
-template <size_t kRowStride = 1, size_t kStepStride = kMR>
+//   kRows: the tile's height, kMR or, for the last rows of a product, the
+//   smallest of 1, 2, 4, 8 that holds them (TileRows), so that one token
+//   does not pay for twelve.
+template <size_t kRows, size_t kRowStride, size_t kStepStride>
 inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                         float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
                         float beta, ptrdiff_t diag) {
+  static_assert(kRows <= kMR, "the register budget is kMR's");
   const DF d;
-  VF acc[kMR][kNV];
-  for (size_t r = 0; r < kMR; ++r) {
+  VF acc[kRows][kNV];
+  for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
   }
   // Steps every row may take, then the triangle where rows drop out.
@@ -134,24 +129,24 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
       // broadcast folds into the FMA as a memory operand).
       VF b[kNV];
       for (size_t v = 0; v < kNV; ++v) b[v] = hn::LoadU(d, brow + v * kLanes);
-      for (size_t r = 0; r < kMR; ++r) {
+      for (size_t r = 0; r < kRows; ++r) {
         const VF a = hn::Set(d, arow[r * kRowStride]);
         for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
       }
     } else {
       // Many B vectors: hold the MR broadcasts, stream B.
-      VF a[kMR];
-      for (size_t r = 0; r < kMR; ++r) a[r] = hn::Set(d, arow[r * kRowStride]);
+      VF a[kRows];
+      for (size_t r = 0; r < kRows; ++r) a[r] = hn::Set(d, arow[r * kRowStride]);
       for (size_t v = 0; v < kNV; ++v) {
         const VF b = hn::LoadU(d, brow + v * kLanes);
-        for (size_t r = 0; r < kMR; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
+        for (size_t r = 0; r < kRows; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
       }
     }
   }
   for (size_t p = full; p < k; ++p) {
     const float* HWY_RESTRICT brow = bp + p * kPanel;
     const float* HWY_RESTRICT arow = ap + p * kStepStride;
-    for (size_t r = 0; r < kMR; ++r) {
+    for (size_t r = 0; r < kRows; ++r) {
       if (static_cast<ptrdiff_t>(p) >= diag + static_cast<ptrdiff_t>(r)) continue;
       const VF a = hn::Set(d, arow[r * kRowStride]);
       for (size_t v = 0; v < kNV; ++v) {
@@ -160,9 +155,9 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
     }
   }
 
-  if (m_valid == kMR && n_valid == kPanel) {
+  if (m_valid == kRows && n_valid == kPanel) {
     const VF vbeta = hn::Set(d, beta);
-    for (size_t r = 0; r < kMR; ++r) {
+    for (size_t r = 0; r < kRows; ++r) {
       float* HWY_RESTRICT crow = c + r * ldc;
       for (size_t v = 0; v < kNV; ++v) {
         VF sum = acc[r][v];
@@ -174,8 +169,8 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
     return;
   }
   // Edge tile: spill to a buffer, then touch only the valid part of C.
-  HWY_ALIGN float tile[kMR * kPanel];
-  for (size_t r = 0; r < kMR; ++r) {
+  HWY_ALIGN float tile[kRows * kPanel];
+  for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
   }
   for (size_t r = 0; r < m_valid; ++r) {
@@ -187,9 +182,63 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
   }
 }
 
+// Height of the tile for the last `rest` rows of a product (rest < kMR; 0
+// means a whole tile): the smallest of 1, 2, 4 and 8 that holds them, or kMR.
+constexpr size_t TileRows(size_t rest) {
+  // The largest short tile: 8 rows, or one less than a whole tile.
+  constexpr size_t kMaxShort = kMR > 8 ? 8 : kMR - 1;
+  size_t rows = 1;
+  while (rows < rest) rows *= 2;
+  return rest != 0 && rows <= kMaxShort ? rows : kMR;
+}
+
+// Calls f(std::integral_constant<size_t, R>()) with R = rows, a height
+// TileRows returns, so that the tile height becomes a template argument.
+template <class F>
+HWY_INLINE void WithTileRows(size_t rows, const F& f) {
+  using std::integral_constant;
+  if constexpr (kMR > 8) {
+    if (rows == 8) return f(integral_constant<size_t, 8>());
+  }
+  if constexpr (kMR > 4) {
+    if (rows == 4) return f(integral_constant<size_t, 4>());
+  }
+  if constexpr (kMR > 2) {
+    if (rows == 2) return f(integral_constant<size_t, 2>());
+  }
+  if constexpr (kMR > 1) {
+    if (rows == 1) return f(integral_constant<size_t, 1>());
+  }
+  f(integral_constant<size_t, kMR>());
+}
+
+// Packs rows [0, m) of A into the layout TileProduct reads: whole panels of
+// kMR rows, then the last rows in one panel of TileRows(m % kMR) rows.
+// dst: m rounded up to that layout, times k floats; times `scale`.
+inline void PackA(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrdiff_t step, size_t m,
+                  size_t k, float scale, float* HWY_RESTRICT dst) {
+  const size_t full = m / kMR * kMR;
+  PackPanels<kMR>(src, row_stride, step, full, k, scale, dst);
+  const size_t rest = m - full;
+  if (rest == 0) return;
+  WithTileRows(TileRows(rest), [&](auto rows) {
+    PackPanels<decltype(rows)::value>(src + static_cast<ptrdiff_t>(full) * row_stride, row_stride,
+                                      step, rest, k, scale, dst + full * k);
+  });
+}
+
+// One column panel of C for the `rows` (<= kRows) rows starting at a_tile.
+template <size_t kRows, size_t kRowStride>
+inline void TileColumn(const float* HWY_RESTRICT a_tile, const float* HWY_RESTRICT bpanel, size_t k,
+                       float* HWY_RESTRICT c, size_t ldc, size_t rows, size_t cols, float beta,
+                       ptrdiff_t diag) {
+  MicroKernel<kRows, kRowStride, (kRowStride == 1 ? kRows : 1)>(a_tile, bpanel, k, c, ldc, rows,
+                                                                cols, beta, diag);
+}
+
 // C (m x n) = or += A (m x k) · packed B (k x n), all tiles.
-//   ap: packed [ceil(m / kMR)][k][kMR], or with kRowStride = L a row-major
-//   [m rounded up to kMR][L] block (rows past m are read, never stored);
+//   ap: packed by PackA, or with kRowStride = L a row-major [m rounded up to
+//   kMR][L] block (rows past m are read, never stored);
 //   bp: [ceil(n / kPanel)][bk][kPanel] where
 //   bk >= k is the panel height (the packed matrix's full k) and the panel
 //   starts at step 0 of this product.
@@ -199,34 +248,40 @@ template <size_t kRowStride = 1>
 inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY_RESTRICT bp,
                         size_t bk, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
                         float beta, ptrdiff_t diag) {
+  const size_t full = m / kMR * kMR, rest = m - full;
   // Loop over B panels outside A panels: the kPanel x k B panel stays in L1
   // while the A panels stream from L2.
   for (size_t j0 = 0; j0 < n; j0 += kPanel) {
     const float* bpanel = bp + j0 * bk;
     const size_t cols = std::min(kPanel, n - j0);
-    for (size_t i0 = 0; i0 < m; i0 += kMR) {
+    for (size_t i0 = 0; i0 < full; i0 += kMR) {
       // Packed: panel i0 / kMR starts at i0 * k. Row-major: row i0.
       const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * kRowStride;
-      MicroKernel<kRowStride, (kRowStride == 1 ? kMR : 1)>(a_tile, bpanel, k, c + i0 * ldc + j0,
-                                                           ldc, std::min(kMR, m - i0), cols, beta,
-                                                           diag + static_cast<ptrdiff_t>(i0));
+      TileColumn<kMR, kRowStride>(a_tile, bpanel, k, c + i0 * ldc + j0, ldc, kMR, cols, beta,
+                                  diag + static_cast<ptrdiff_t>(i0));
     }
+    if (rest == 0) continue;
+    const float* a_tile = kRowStride == 1 ? ap + full * k : ap + full * kRowStride;
+    WithTileRows(TileRows(rest), [&](auto rows) {
+      TileColumn<decltype(rows)::value, kRowStride>(a_tile, bpanel, k, c + full * ldc + j0, ldc,
+                                                    rest, cols, beta,
+                                                    diag + static_cast<ptrdiff_t>(full));
+    });
   }
 }
 
 // C = alpha * op(A) · B + beta * C for rows [0, m) of op(A) (m <= kMC) and
 // the n columns of B starting at bp, which is packed over the whole k
 // (bp: [ceil(n / kPanel)][k][kPanel]). beta == 0 never reads C. k > 0.
-// a_pack: scratch of kMC * kKC floats.
+// k_block (<= kKC): steps per packed A block; a_pack: kMC * kKC floats.
 inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, size_t n, size_t k,
-                         float alpha, float beta, float* HWY_RESTRICT c, size_t ldc,
+                         float alpha, float beta, float* HWY_RESTRICT c, size_t ldc, size_t k_block,
                          float* HWY_RESTRICT a_pack) {
   const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
-  for (size_t k0 = 0; k0 < k; k0 += kKC) {
-    const size_t kc = std::min(kKC, k - k0);
+  for (size_t k0 = 0; k0 < k; k0 += k_block) {
+    const size_t kc = std::min(k_block, k - k0);
     // alpha is folded into A here: one multiply per element of A, not of C.
-    PackPanels<kMR>(a.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m, kc,
-                    alpha, a_pack);
+    PackA(a.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m, kc, alpha, a_pack);
     // k-blocks after the first add to C: the sum over k keeps its order.
     TileProduct(a_pack, m, bp + k0 * kPanel, k, n, kc, c, ldc, k0 == 0 ? beta : 1.0f, kNoMask);
   }

@@ -13,8 +13,8 @@ namespace HWY_NAMESPACE {
 
 // Rows [0, m) of C, m <= kMC: one task of the driver.
 void GemmTask(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha, float beta,
-              float* c, size_t ldc, float* a_pack) {
-  GemmRowBlock(a, m, bp, n, k, alpha, beta, c, ldc, a_pack);
+              float* c, size_t ldc, size_t k_block, float* a_pack) {
+  GemmRowBlock(a, m, bp, n, k, alpha, beta, c, ldc, k_block, a_pack);
 }
 
 void PackBTarget(MatrixView b, size_t n, size_t k, float* dst) {
@@ -35,6 +35,7 @@ HWY_AFTER_NAMESPACE();
 #include <stdexcept>
 #include <string>
 
+#include "cache_info.h"
 #include "checks.h"
 #include "dispatch.h"
 #include "gemm.h"
@@ -100,6 +101,7 @@ void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k
     threads = 1;
   }
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
+  const size_t k_block = GemmKBlock();
   // Tasks are blocks of kMC rows; when there are too few of them to keep
   // every thread busy, the columns are split too (in whole panels). Each
   // element of C is still computed by one task in one order.
@@ -117,7 +119,7 @@ void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k
                             a.step};
     gemm_task(a_rows, std::min(kMC, m - row), bp + col * k,
               std::min(panels_per_part * kPanel, n - col), k, alpha, beta, c + row * ldc + col, ldc,
-              static_cast<float*>(scratch.thread(thread)));
+              k_block, static_cast<float*>(scratch.thread(thread)));
   });
 }
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <utility>
 
 #include "attention.h"
@@ -79,18 +78,16 @@ namespace {
 // The attention of a Forward: q from the projection's interleaved buffer
 // qkv ([batch][context][3][num_heads][head_dim]), k and v from the same
 // buffer or from the cache, out [batch][context][num_heads][head_dim].
+// The sizes were checked by the public class (and fit int).
 AttentionProblem LayerAttention(size_t batch, size_t context, size_t num_heads, size_t head_dim,
                                 size_t kv_len) {
-  AttentionProblem p;
-  p.batch = batch;
-  p.num_heads = num_heads;
-  p.num_kv_heads = num_heads;
-  p.head_dim = head_dim;
-  p.q_len = context;
-  p.kv_len = kv_len;
-  p.causal = true;
-  p.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  return p;
+  AttentionShape shape;
+  shape.batch = static_cast<int>(batch);
+  shape.num_heads = static_cast<int>(num_heads);
+  shape.head_dim = static_cast<int>(head_dim);
+  shape.q_len = static_cast<int>(context);
+  shape.kv_len = static_cast<int>(kv_len);
+  return CheckAttentionShape(shape, AttentionOptions());  // Causal, 1/sqrt(head_dim).
 }
 
 }  // namespace

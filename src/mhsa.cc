@@ -15,9 +15,11 @@
 
 namespace mhsa {
 
-MultiHeadedSelfAttention::MultiHeadedSelfAttention(int embedding_dim, int attention_dim,
-                                                   int num_heads)
-    : embedding_dim_(embedding_dim), attention_dim_(attention_dim), num_heads_(num_heads) {
+namespace {
+
+// The layer's sizes, as the constructor and the size queries take them.
+// Returns the weights' float count: 3 * attention_dim rows of embedding_dim.
+size_t CheckLayerSizes(int embedding_dim, int attention_dim, int num_heads) {
   CheckPositive("embedding_dim", embedding_dim);
   CheckPositive("attention_dim", attention_dim);
   CheckPositive("num_heads", num_heads);
@@ -25,8 +27,15 @@ MultiHeadedSelfAttention::MultiHeadedSelfAttention(int embedding_dim, int attent
     ThrowInvalid("expected attention_dim to be a multiple of num_heads, got attention_dim " +
                  std::to_string(attention_dim) + " and num_heads " + std::to_string(num_heads));
   }
-  // All heads' q, k, v weights: 3 * attention_dim rows of embedding_dim.
-  const size_t count = CheckedFloatCount("the weights", {3, attention_dim, embedding_dim});
+  return CheckedFloatCount("the weights", {3, attention_dim, embedding_dim});
+}
+
+}  // namespace
+
+MultiHeadedSelfAttention::MultiHeadedSelfAttention(int embedding_dim, int attention_dim,
+                                                   int num_heads)
+    : embedding_dim_(embedding_dim), attention_dim_(attention_dim), num_heads_(num_heads) {
+  const size_t count = CheckLayerSizes(embedding_dim, attention_dim, num_heads);
   std::vector<float> weights(count);
   ProblemInitWeights(static_cast<size_t>(embedding_dim), static_cast<size_t>(head_dim()),
                      static_cast<size_t>(num_heads), weights.data());
@@ -77,23 +86,29 @@ void CheckThreads(const RunOptions& options) {
 
 }  // namespace
 
-void MultiHeadedSelfAttention::SetHeadWeights(int head, const float* query, const float* key,
-                                              const float* value) {
-  CheckUsable(impl_ != nullptr, "layer");
-  CheckHead(head, num_heads_);
+namespace {
+
+// The arguments SetHeadWeights and GetHeadWeights share.
+void CheckHeadWeights(bool constructed, int head, int num_heads, const void* query,
+                      const void* key, const void* value) {
+  CheckUsable(constructed, "layer");
+  CheckHead(head, num_heads);
   CheckNotNull("query", query);
   CheckNotNull("key", key);
   CheckNotNull("value", value);
+}
+
+}  // namespace
+
+void MultiHeadedSelfAttention::SetHeadWeights(int head, const float* query, const float* key,
+                                              const float* value) {
+  CheckHeadWeights(impl_ != nullptr, head, num_heads_, query, key, value);
   impl_->SetHead(static_cast<size_t>(head), query, key, value);
 }
 
 void MultiHeadedSelfAttention::GetHeadWeights(int head, float* query, float* key,
                                               float* value) const {
-  CheckUsable(impl_ != nullptr, "layer");
-  CheckHead(head, num_heads_);
-  CheckNotNull("query", query);
-  CheckNotNull("key", key);
-  CheckNotNull("value", value);
+  CheckHeadWeights(impl_ != nullptr, head, num_heads_, query, key, value);
   impl_->GetHead(static_cast<size_t>(head), query, key, value);
 }
 
@@ -195,13 +210,7 @@ size_t MultiHeadedSelfAttention::WorkspaceBytes(int batch, int context, const KV
 
 size_t MultiHeadedSelfAttention::WorkspaceBytes(int embedding_dim, int attention_dim, int num_heads,
                                                 int batch, int context, const RunOptions& options) {
-  CheckPositive("embedding_dim", embedding_dim);
-  CheckPositive("attention_dim", attention_dim);
-  CheckPositive("num_heads", num_heads);
-  if (attention_dim % num_heads != 0) {
-    ThrowInvalid("expected attention_dim to be a multiple of num_heads, got attention_dim " +
-                 std::to_string(attention_dim) + " and num_heads " + std::to_string(num_heads));
-  }
+  CheckLayerSizes(embedding_dim, attention_dim, num_heads);
   CheckPositive("batch", batch);
   CheckPositive("context", context);
   CheckThreads(options);
@@ -235,10 +244,10 @@ KVCache::KVCache(KVCache&& other) noexcept = default;
 KVCache& KVCache::operator=(KVCache&& other) noexcept = default;
 
 // A moved-from cache reports itself empty, with no room.
-int KVCache::size() const { return impl_ ? static_cast<int>(impl_->size) : 0; }
-int KVCache::capacity() const { return impl_ ? static_cast<int>(impl_->capacity) : 0; }
-int KVCache::batch() const { return impl_ ? static_cast<int>(impl_->batch) : 0; }
-void KVCache::Clear() {
+int KVCache::size() const noexcept { return impl_ ? static_cast<int>(impl_->size) : 0; }
+int KVCache::capacity() const noexcept { return impl_ ? static_cast<int>(impl_->capacity) : 0; }
+int KVCache::batch() const noexcept { return impl_ ? static_cast<int>(impl_->batch) : 0; }
+void KVCache::Clear() noexcept {
   if (!impl_) return;
   impl_->size = 0;
   impl_->weights_id = 0;
@@ -253,7 +262,7 @@ void KVCache::Truncate(int size) {
   if (size == 0) impl_->weights_id = 0;
 }
 
-const float* KVCache::keys() const { return impl_ ? impl_->keys.data() : nullptr; }
-const float* KVCache::values() const { return impl_ ? impl_->values.data() : nullptr; }
+const float* KVCache::keys() const noexcept { return impl_ ? impl_->keys.data() : nullptr; }
+const float* KVCache::values() const noexcept { return impl_ ? impl_->values.data() : nullptr; }
 
 }  // namespace mhsa

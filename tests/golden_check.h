@@ -13,10 +13,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "mhsa/mhsa.h"
 #include "reference.h"
@@ -70,6 +73,15 @@ inline GoldenVerdict CheckGolden(int embedding_dim, int attention_dim, int num_h
         .push_back(what.str());
   }
   return verdict;
+}
+
+// The verdict as test results: each failure fails the test, each accepted
+// tie is printed (so every run shows which elements relied on the rule), and
+// every element is either exact or an accepted tie.
+inline void ExpectGolden(const GoldenVerdict& verdict, size_t elements) {
+  for (const auto& failure : verdict.failures) ADD_FAILURE() << failure;
+  for (const auto& tie : verdict.ties) std::printf("accepted at a rounding tie: %s\n", tie.c_str());
+  EXPECT_EQ(verdict.exact + verdict.ties.size(), elements);
 }
 
 }  // namespace test

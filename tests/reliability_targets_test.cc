@@ -18,6 +18,7 @@
 
 #include "dispatch.h"
 #include "mhsa/mhsa.h"
+#include "target_param.h"
 
 namespace mhsa {
 namespace {
@@ -51,12 +52,15 @@ TEST(Targets, EnvironmentChoiceServes) {
   });
   ASSERT_NE(named, available.end());
   EXPECT_EQ(std::string(ActiveTarget()), *named);
-  // And it keeps serving: a Forward call does not re-choose.
+  // The code that runs is that target's, in every kernel family (the name
+  // alone would not prove it), and a Forward call does not re-choose.
+  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
   const MultiHeadedSelfAttention layer(4, 4, 2);
   const std::vector<float> x(8, 0.5f);
   std::vector<float> out(8);
   layer.Forward(x.data(), 1, 2, out.data());
   EXPECT_EQ(std::string(ActiveTarget()), *named);
+  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
 }
 
 TEST(Targets, NamesMatchInAnyCase) {

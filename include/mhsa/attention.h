@@ -47,11 +47,11 @@ struct Strides {
 
 // The two PyTorch layouts, dense:
 //   (B, T, H, D): the layout nn.Linear's output reshapes into.
-inline Strides StridesBTHD(int len, int heads, int head_dim) {
+inline Strides StridesBTHD(int len, int heads, int head_dim) noexcept {
   return Strides{int64_t{len} * heads * head_dim, int64_t{heads} * head_dim, head_dim};
 }
 //   (B, H, T, D): the layout of scaled_dot_product_attention's arguments.
-inline Strides StridesBHTD(int len, int heads, int head_dim) {
+inline Strides StridesBHTD(int len, int heads, int head_dim) noexcept {
   return Strides{int64_t{heads} * len * head_dim, head_dim, int64_t{len} * head_dim};
 }
 

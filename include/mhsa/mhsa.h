@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mhsa/attention.h"
+#include "mhsa/version.h"
 
 namespace mhsa {
 
@@ -104,17 +105,17 @@ class KVCache {
   KVCache(KVCache&& other) noexcept;
   KVCache& operator=(KVCache&& other) noexcept;
 
-  int size() const;      // positions cached so far (the same for every sequence)
-  int capacity() const;  // max_context
-  int batch() const;
-  void Clear();  // size() becomes 0; the memory stays
+  int size() const noexcept;      // positions cached so far (the same for every sequence)
+  int capacity() const noexcept;  // max_context
+  int batch() const noexcept;
+  void Clear() noexcept;  // size() becomes 0; the memory stays
   // Keeps positions [0, size) and forgets the rest (drafted tokens a
   // speculative decoder rejected, a beam rolled back). 0 <= size <= size().
   void Truncate(int size);
 
   // Positions [0, size()) of [batch][num_heads][capacity][head_dim].
-  const float* keys() const;
-  const float* values() const;
+  const float* keys() const noexcept;
+  const float* values() const noexcept;
 
  private:
   friend class MultiHeadedSelfAttention;

@@ -88,6 +88,7 @@ Case ReadCase(const std::string& text, const Budget& budget, RunSize* run) {
 }
 
 Case ReadInputCase(const Options& options, const Budget& budget, RunSize* run) {
+  run->threads = budget.threads;
   // The text is a temporary: freed once parsed, before the layer is built.
   return ReadCase(ReadInput(options.input, MaxInputBytes(budget.available),
                             "1 GiB at most, and a quarter of the " + budget.limit),

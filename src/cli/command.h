@@ -18,7 +18,7 @@ inline constexpr int kWriteFailed = 1;
 inline constexpr int kRefused = 2;
 inline constexpr const char* kUsage =
     "usage: mhsa demo | mhsa run --input case.json [--output out.json] "
-    "[--decimals N] [--parallel heads|sequence]";
+    "[--decimals N] [--parallel heads|sequence] | mhsa show --input case.json --output maps.png";
 
 struct Options {
   std::string input, output, parallel;
@@ -26,7 +26,7 @@ struct Options {
   int decimals = 4;
 };
 
-// The options after `run` (argv[2] on); throws CaseError.
+// The options after `run` or `show` (argv[2] on); throws CaseError.
 Options ParseOptions(int argc, char** argv);
 
 // Whether any argument from argv[2] on is `--parallel`: a run that must
@@ -46,7 +46,7 @@ Budget MeasureBudget();
 // that it is freed too before the layer is built.
 Case ReadCase(const std::string& text, const Budget& budget, RunSize* run);
 
-// Reads and parses --input within the budget.
+// Reads and parses --input within the budget (and sets run->threads).
 Case ReadInputCase(const Options& options, const Budget& budget, RunSize* run);
 
 // Throws CaseError when computing `c` does not fit the budget; the same

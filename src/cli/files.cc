@@ -217,7 +217,8 @@ std::string ResolveOutput(const std::string& path) {
     const ssize_t n = readlink(target.c_str(), link.data(), link.size());
     if (n < 0) throw CaseError("cannot write " + Shown(path) + ": " + Reason(errno));
     link.resize(static_cast<size_t>(n));
-    target = (!link.empty() && link[0] == '/') ? link : DirName(target) + "/" + link;
+    if (link.empty() || link[0] != '/') link.insert(0, DirName(target) + "/");
+    target = link;
   }
   throw CaseError("cannot write " + Shown(path) + ": " + Reason(ELOOP));
 }

@@ -2,6 +2,7 @@
 //   mhsa demo                      the problem's small example
 //   mhsa run --input case.json [--output out.json] [--decimals N]
 //            [--parallel heads|sequence]   (across MPI ranks: parallel.cc)
+//   mhsa show --input case.json --output maps.png
 // Refused input or command line (including a case too big for this
 // machine's memory): one line on stderr, exit code 2, no output file.
 // A result that cannot be written: one line on stderr, exit code 1.
@@ -16,6 +17,7 @@
 #include "files.h"
 #include "memory.h"
 #include "mhsa/mhsa.h"
+#include "show.h"
 #ifdef MHSA_WITH_MPI
 #include "parallel.h"
 #endif
@@ -71,6 +73,26 @@ int Run(int argc, char** argv) {
   return 0;
 }
 
+// The attention maps of a case, as a PNG of heatmaps (show.h).
+int Show(int argc, char** argv) {
+  mhsa::cli::Options options = mhsa::cli::ParseOptions(argc, argv);
+  if (!options.has_output) {
+    throw CaseError(std::string("expected --output; ") + mhsa::cli::kUsage);
+  }
+  if (options.has_decimals)
+    throw CaseError("expected no --decimals for show; it draws, not prints");
+  if (options.has_parallel)
+    throw CaseError("expected no --parallel for show; it runs in one process");
+  options.output = mhsa::cli::ResolveOutput(options.output);
+  const mhsa::cli::Budget budget = mhsa::cli::MeasureBudget();
+  mhsa::cli::RunSize run;
+  const mhsa::cli::Case c = mhsa::cli::ReadInputCase(options, budget, &run);
+  const std::vector<float> maps = mhsa::cli::AttentionMaps(c);
+  mhsa::cli::WriteOutput(options.output,
+                         mhsa::cli::DrawHeatmaps(maps, c.batch, c.num_heads, c.context));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +117,7 @@ int main(int argc, char** argv) {
     const std::string command = argc > 1 ? argv[1] : "";
     if (command == "demo" && argc == 2) return Demo();
     if (command == "run") return Run(argc, argv);
+    if (command == "show") return Show(argc, argv);
     if (command == "--help" || command == "-h") {
       mhsa::cli::WriteStandardOutput(std::string(kUsage) + "\n");
       return 0;

@@ -8,6 +8,18 @@ build_dir=$1 source_dir=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+# The installed package is the library: its public headers, libmhsa.a and
+# the package files; no reference code, no private headers.
+library=$(find "$work/prefix" -name libmhsa.a)
+if nm -C "$library" | grep -q "mhsa::ref::"; then
+  echo "the installed libmhsa.a contains the reference (mhsa::ref)" >&2
+  exit 1
+fi
+extra=$(find "$work/prefix/include" -type f ! -path "*/include/mhsa/*.h")
+if [[ -n "$extra" ]]; then
+  echo "installed headers outside include/mhsa: $extra" >&2
+  exit 1
+fi
 cmake -S "$source_dir" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
       -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$work/build" >/dev/null

@@ -1,0 +1,219 @@
+// The bf16 GEMM: per-target fallback kernels, the kernel choice, B packing
+// and the OpenMP driver.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "gemm_bf16.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "bf16_pack.h"
+#include "gemm_bf16-inl.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mhsa {
+namespace HWY_NAMESPACE {
+
+void Bf16PackAF32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
+  PackAWidened<kBf16MR>(a, lda, m, k, static_cast<float*>(dst));
+}
+
+void Bf16PackABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
+  PackAWidened<kBf16MR>(a, lda, m, k, static_cast<float*>(dst));
+}
+
+void Bf16Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t n, size_t k,
+               float* c, size_t ldc, bool accumulate, ptrdiff_t diag) {
+  Bf16TileProduct(static_cast<const float*>(ap), m, bp, b_pairs, n, k, c, ldc, accumulate, diag);
+}
+
+Bf16Kernel HwyBf16Kernel() {
+  return Bf16Kernel{hwy::TargetName(HWY_TARGET),
+                    kBf16MR,
+                    2,
+                    sizeof(float),
+                    &Bf16PackAF32,
+                    &Bf16PackABf16,
+                    &Bf16Tiles};
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace mhsa
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "blocking.h"
+#include "cpu_features.h"
+#include "dispatch.h"
+#include "gemm_bf16.h"
+#include "parallel.h"
+#include "workspace.h"
+
+namespace mhsa {
+
+HWY_EXPORT(HwyBf16Kernel);
+
+namespace {
+
+// -1 until first use, then a Bf16Instructions value.
+std::atomic<int> allowed{-1};
+
+Bf16Instructions FromEnvironment() {
+  const char* env = std::getenv("MHSA_BF16_INSTRUCTIONS");
+  if (env == nullptr) return Bf16Instructions::kAmx;
+  if (std::strcmp(env, "0") == 0 || std::strcmp(env, "none") == 0) return Bf16Instructions::kNone;
+  if (std::strcmp(env, "dot") == 0) return Bf16Instructions::kDot;
+  return Bf16Instructions::kAmx;
+}
+
+}  // namespace
+
+Bf16Instructions AllowedBf16Instructions() {
+  int level = allowed.load(std::memory_order_relaxed);
+  if (level < 0) {
+    int expected = -1;
+    allowed.compare_exchange_strong(expected, static_cast<int>(FromEnvironment()));
+    level = allowed.load(std::memory_order_relaxed);
+  }
+  return static_cast<Bf16Instructions>(level);
+}
+
+void SetBf16Instructions(Bf16Instructions level) { allowed.store(static_cast<int>(level)); }
+
+Bf16Instructions CpuBf16Instructions() {
+  if (CpuHasAmxBf16()) return Bf16Instructions::kAmx;
+  if (CpuHasAvx512Bf16() || CpuHasArmBf16()) return Bf16Instructions::kDot;
+  return Bf16Instructions::kNone;
+}
+
+Bf16Kernel ChosenBf16Kernel() {
+  const int64_t target = ChosenTarget();
+  // The lower of what the CPU has and what is allowed.
+  const auto level = static_cast<Bf16Instructions>(std::min(
+      static_cast<int>(CpuBf16Instructions()), static_cast<int>(AllowedBf16Instructions())));
+#if defined(__x86_64__)
+  if (target <= HWY_AVX3) {  // AVX3 or a better x86 target: all have AVX-512.
+    if (level == Bf16Instructions::kAmx) return AmxBf16Kernel();
+    if (level == Bf16Instructions::kDot) return Avx512Bf16Kernel();
+  }
+#elif defined(__aarch64__)
+  if (target == HWY_NEON && level != Bf16Instructions::kNone) return NeonBf16Kernel();
+#endif
+  return HWY_DISPATCH_TABLE(HwyBf16Kernel)[DispatchIndex(target)]();
+}
+
+PackedBf16B::PackedBf16B(size_t n_in, size_t k_in)
+    : n(n_in), k(k_in), data(PackedBf16BElements(n_in, k_in)) {}
+
+namespace {
+
+constexpr size_t kPairElements = 2 * kBf16Panel;  // bf16 values per k-pair of a panel.
+static_assert(kKCBf16 % 2 == 0, "k-blocks must start on k-pairs");
+static_assert(kKCBf16 % 32 == 0, "k-blocks on AMX k-tiles, or every block has a tail");
+
+template <typename T>
+void PackRowsImpl(const T* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  const size_t pairs = (k + 1) / 2;
+  for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
+    uint16_t* panel = dst + j0 / kBf16Panel * pairs * kPairElements;
+    const size_t cols = std::min(kBf16Panel, n - j0);
+    for (size_t j = 0; j < kBf16Panel; ++j) {
+      // Read a row of B contiguously; write with a stride of one k-pair.
+      uint16_t* out = panel + 2 * j;
+      if (j < cols) {
+        const T* src = b + (j0 + j) * ldb;
+        for (size_t p = 0; p < k; ++p) out[p / 2 * kPairElements + p % 2] = ToBf16(src[p]);
+        if (k % 2) out[k / 2 * kPairElements + 1] = 0;
+      } else {
+        for (size_t q = 0; q < pairs; ++q) out[q * kPairElements] = out[q * kPairElements + 1] = 0;
+      }
+    }
+  }
+}
+
+template <typename T>
+void PackColsImpl(const T* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  const size_t pairs = (k + 1) / 2;
+  for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
+    uint16_t* panel = dst + j0 / kBf16Panel * pairs * kPairElements;
+    const size_t cols = std::min(kBf16Panel, n - j0);
+    for (size_t q = 0; q < pairs; ++q) {
+      // Interleave two rows of B (k-steps 2q and 2q + 1), both contiguous.
+      uint16_t* out = panel + q * kPairElements;
+      const T* even = b + 2 * q * ldb + j0;
+      const bool has_odd = 2 * q + 1 < k;
+      for (size_t j = 0; j < cols; ++j) {
+        out[2 * j] = ToBf16(even[j]);
+        out[2 * j + 1] = has_odd ? ToBf16(even[ldb + j]) : uint16_t{0};
+      }
+      std::fill(out + 2 * cols, out + kPairElements, uint16_t{0});
+    }
+  }
+}
+
+void PackA(const Bf16Kernel& kernel, const float* a, size_t lda, size_t m, size_t k, void* dst) {
+  kernel.pack_a_f32(a, lda, m, k, dst);
+}
+void PackA(const Bf16Kernel& kernel, const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
+  kernel.pack_a_bf16(a, lda, m, k, dst);
+}
+
+template <typename T>
+void GemmBf16Impl(const T* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
+                  const RunOptions& options) {
+  const Bf16Kernel kernel = ChosenBf16Kernel();  // Once per call.
+  const auto no_mask = static_cast<ptrdiff_t>(b.k + m + 1);
+  const size_t blocks = (m + kMC - 1) / kMC;
+  const int threads = ThreadsForCall(options);
+  // Per thread: the packed A of one task (96 rows x 512 steps: 96 KiB as
+  // bf16 pairs, 192 KiB as floats).
+  const CallScratch scratch(options, {0, kernel.PackedABytes(kMC, kKCBf16)}, threads);
+  // Each block of kMC rows is one task, owned by one thread, and sums over k
+  // in the same order whatever the thread count.
+  ParallelFor(threads, blocks, [&](size_t i, int thread) {
+    const size_t row = i * kMC;
+    const size_t rows = std::min(kMC, m - row);
+    void* a_pack = scratch.thread(thread);
+    // k-blocks after the first add to C. k = 0 still runs one empty block,
+    // which writes C = 0.
+    size_t k0 = 0;
+    do {
+      const size_t kc = std::min(kKCBf16, b.k - k0);
+      PackA(kernel, a + row * lda + k0, lda, rows, kc, a_pack);
+      kernel.tiles(a_pack, rows, b.data.data() + k0 / 2 * kPairElements, b.pairs(), b.n, kc,
+                   c + row * ldc, ldc, k0 > 0, no_mask);
+      k0 += kc;
+    } while (k0 < b.k);
+  });
+}
+
+}  // namespace
+
+void PackBf16BRows(const float* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackRowsImpl(b, ldb, n, k, dst);
+}
+void PackBf16BRows(const uint16_t* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackRowsImpl(b, ldb, n, k, dst);
+}
+void PackBf16BCols(const float* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackColsImpl(b, ldb, n, k, dst);
+}
+void PackBf16BCols(const uint16_t* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackColsImpl(b, ldb, n, k, dst);
+}
+
+void GemmBf16(const float* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
+              const RunOptions& options) {
+  GemmBf16Impl(a, lda, b, c, ldc, m, options);
+}
+void GemmBf16(const uint16_t* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
+              const RunOptions& options) {
+  GemmBf16Impl(a, lda, b, c, ldc, m, options);
+}
+
+}  // namespace mhsa
+#endif  // HWY_ONCE
