@@ -39,7 +39,9 @@ void RingPass::Progress() {
 void RingPass::End(int step) {
   if (step + 1 >= ranks_) return;
   const double start = MPI_Wtime();
-  MPI_Waitall(2, requests_, MPI_STATUSES_IGNORE);
+  // Begin(step) posted both requests; the static analyzer's MPI checker
+  // follows one function at a time and cannot see that.
+  MPI_Waitall(2, requests_, MPI_STATUSES_IGNORE);  // NOLINT(clang-analyzer-optin.mpi.MPI-Checker)
   if (stats_ != nullptr) stats_->wait_seconds += MPI_Wtime() - start;
 }
 

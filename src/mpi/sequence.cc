@@ -184,7 +184,8 @@ void AttendRingBlock(const Plan& p, const RunOptions& run, const SequenceShare& 
       options.lse = p.part_lse.data();
       options.run = run;
       const float* k = block + static_cast<size_t>(other.offset) * 2 * a;
-      const Strides kv{src_rows * 2 * p.attention_dim, 2 * p.attention_dim, p.dim};
+      const int64_t row = int64_t{2} * p.attention_dim;  // k and v of one position
+      const Strides kv{src_rows * row, row, p.dim};
       const Strides q{static_cast<int64_t>(n) * p.attention_dim, p.attention_dim, p.dim};
       Attention(ShapeOf(p, q_len, other.positions.size()),
                 p.q.data() + static_cast<size_t>(mine.offset) * a, q, k, kv, k + a, kv,
@@ -229,7 +230,8 @@ void KeepBlock(const Plan& p, const SequenceShare& source, const float* block) {
 // computes it.
 void AttendGathered(const Plan& p, const RunOptions& run, int context, float* out) {
   const auto a = static_cast<size_t>(p.attention_dim), n = p.rows;
-  const Strides kv{static_cast<int64_t>(p.seen) * 2 * p.attention_dim, 2 * p.attention_dim, p.dim};
+  const int64_t row = int64_t{2} * p.attention_dim;  // k and v of one position
+  const Strides kv{static_cast<int64_t>(p.seen) * row, row, p.dim};
   for (const Chunk& mine : p.mine) {
     const int len = mine.positions.size();
     if (len == 0) continue;
@@ -245,7 +247,7 @@ void AttendGathered(const Plan& p, const RunOptions& run, int context, float* ou
       continue;
     }
     // [batch][padding + len][attention_dim]: zero rows, then the chunk's.
-    const size_t total = static_cast<size_t>(padding + len), chunk = static_cast<size_t>(len);
+    const size_t chunk = static_cast<size_t>(len), total = static_cast<size_t>(padding) + chunk;
     for (size_t b = 0; b < static_cast<size_t>(p.batch); ++b) {
       float* rows = p.padded_q.data() + b * total * a;
       std::fill(rows, rows + static_cast<size_t>(padding) * a, 0.0f);

@@ -14,8 +14,7 @@ int main(int argc, char** argv) {
                                        /*num_heads=*/2);
   const std::vector<float> x = {0.9089f, 5.2716f, 1.1371f, -0.3625f};  // [1][2][2]
   std::vector<float> out(8);                                           // [1][2][4]
-  mhsa::mpi::ForwardHeads(layer, MPI_COMM_WORLD, x.data(), /*batch=*/1, /*context=*/2,
-                          out.data());
+  mhsa::mpi::ForwardHeads(layer, MPI_COMM_WORLD, x.data(), /*batch=*/1, /*context=*/2, out.data());
   mhsa::RoundToDecimals(out.data(), out.size(), 4);
   MPI_Finalize();
   for (float v : out) std::printf("%.4f ", static_cast<double>(v));
