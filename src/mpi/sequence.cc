@@ -184,8 +184,8 @@ void AttendRingBlock(const Plan& p, const RunOptions& run, const SequenceShare& 
       options.lse = p.part_lse.data();
       options.run = run;
       const float* k = block + static_cast<size_t>(other.offset) * 2 * a;
-      const int64_t row = int64_t{2} * p.attention_dim;  // k and v of one position
-      const Strides kv{src_rows * row, row, p.dim};
+      const int64_t kv_row = int64_t{2} * p.attention_dim;  // k and v of one position
+      const Strides kv{src_rows * kv_row, kv_row, p.dim};
       const Strides q{static_cast<int64_t>(n) * p.attention_dim, p.attention_dim, p.dim};
       Attention(ShapeOf(p, q_len, other.positions.size()),
                 p.q.data() + static_cast<size_t>(mine.offset) * a, q, k, kv, k + a, kv,
@@ -230,8 +230,8 @@ void KeepBlock(const Plan& p, const SequenceShare& source, const float* block) {
 // computes it.
 void AttendGathered(const Plan& p, const RunOptions& run, int context, float* out) {
   const auto a = static_cast<size_t>(p.attention_dim), n = p.rows;
-  const int64_t row = int64_t{2} * p.attention_dim;  // k and v of one position
-  const Strides kv{static_cast<int64_t>(p.seen) * row, row, p.dim};
+  const int64_t kv_row = int64_t{2} * p.attention_dim;  // k and v of one position
+  const Strides kv{static_cast<int64_t>(p.seen) * kv_row, kv_row, p.dim};
   for (const Chunk& mine : p.mine) {
     const int len = mine.positions.size();
     if (len == 0) continue;
