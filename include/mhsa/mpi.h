@@ -14,7 +14,9 @@
 // rank is left waiting. A buffer that cannot be allocated on any rank makes
 // every rank throw std::bad_alloc. Past that point nothing allocates or
 // throws; an MPI failure goes to comm's error handler
-// (MPI_ERRORS_ARE_FATAL unless the caller set another).
+// (MPI_ERRORS_ARE_FATAL unless the caller set another). What makes
+// agreeing impossible (MPI not initialised, MPI_COMM_NULL, an
+// intercommunicator) is refused by each rank on its own.
 //
 // MPI is called from the calling thread only, while mhsa's OpenMP threads
 // compute: MPI_Init_thread with MPI_THREAD_FUNNELED is enough when the call
