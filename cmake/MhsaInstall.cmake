@@ -9,8 +9,19 @@ set(MHSA_CONFIG_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mhsa)
 install(TARGETS mhsa EXPORT mhsaTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mhsa
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# mhsa/mpi.h only with the component it declares.
+if(TARGET mhsa_mpi)
+  set(MHSA_HAS_MPI ON)
+  install(TARGETS mhsa_mpi EXPORT mhsaTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mhsa
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+else()
+  set(MHSA_HAS_MPI OFF)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mhsa
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} PATTERN mpi.h EXCLUDE)
+endif()
 if(TARGET mhsa_cli)
   install(TARGETS mhsa_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()

@@ -576,5 +576,19 @@ TEST_F(CliTest, RefusesBadCommandLines) {
   }
 }
 
+// --parallel needs the command built with MPI (tests/mpi/cli_mpi_test.cc
+// runs it there); a build without MPI refuses it with one line.
+TEST_F(CliTest, ParallelWithoutMpiIsRefused) {
+#ifdef MHSA_CLI_HAS_MPI
+  GTEST_SKIP() << "this mhsa has MPI: tests/mpi/cli_mpi_test.cc covers --parallel";
+#else
+  for (const char* mode : {"heads", "sequence"}) {
+    const Result r = Run("run --input " + GoodCase().string() + " --parallel " + mode);
+    ExpectOneLine(r, 2, "expected a build of mhsa with MPI for --parallel, got one without", mode);
+    EXPECT_EQ(r.out, "");
+  }
+#endif
+}
+
 }  // namespace
 }  // namespace mhsa

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs mhsa from the build tree into a temporary prefix, then configures,
 # builds and runs tests/consumer against it: proves the exported package.
+# The plain consumer must not link MPI even when the package has mhsa::mpi;
+# the MPI consumer, when built, runs as one rank (no mpirun).
 set -euo pipefail
 build_dir=$1 source_dir=$2
 work=$(mktemp -d)
@@ -22,3 +24,10 @@ cmake -S "$source_dir" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
       -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$work/build" >/dev/null
 "$work/build/consumer"
+if ldd "$work/build/consumer" | grep -q libmpi; then
+  echo "consumer of mhsa::mhsa links MPI" >&2
+  exit 1
+fi
+if [[ -x "$work/build/consumer_mpi" ]]; then
+  "$work/build/consumer_mpi"
+fi
