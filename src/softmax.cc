@@ -23,10 +23,10 @@ void ExpRow(const float* x, float* out, size_t n) {
   const hn::ScalableTag<float> d;
   const size_t N = hn::Lanes(d);
   size_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::Exp(d, hn::LoadU(d, x + i)), d, out + i);
+  for (; i + N <= n; i += N) hn::StoreU(SoftmaxExp(d, hn::LoadU(d, x + i)), d, out + i);
   for (; i < n; ++i) {
     const auto one = hn::Set(d, x[i]);
-    out[i] = hn::GetLane(hn::Exp(d, one));
+    out[i] = hn::GetLane(SoftmaxExp(d, one));
   }
 }
 
