@@ -24,3 +24,8 @@ set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
 # Debian's arm64 packages (.ci/arm64 installs libgomp1:arm64 and
 # libstdc++6:arm64 for that).
 set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)
+
+# pkg-config knows nothing of cross builds: point it at the target's
+# packages only, so that the host's x86-64 .pc files (cairo's, say) are not
+# taken for the target's.
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")

@@ -17,7 +17,9 @@
 #include "files.h"
 #include "memory.h"
 #include "mhsa/mhsa.h"
+#ifdef MHSA_WITH_CAIRO
 #include "show.h"
+#endif
 #ifdef MHSA_WITH_MPI
 #include "parallel.h"
 #endif
@@ -75,6 +77,11 @@ int Run(int argc, char** argv) {
 
 // The attention maps of a case, as a PNG of heatmaps (show.h).
 int Show(int argc, char** argv) {
+#ifndef MHSA_WITH_CAIRO
+  (void)argc;
+  (void)argv;
+  throw CaseError("this mhsa was built without cairo, so `show` cannot draw");
+#else
   mhsa::cli::Options options = mhsa::cli::ParseOptions(argc, argv);
   if (!options.has_output) {
     throw CaseError(std::string("expected --output; ") + mhsa::cli::kUsage);
@@ -92,6 +99,7 @@ int Show(int argc, char** argv) {
   mhsa::cli::ReleaseDrawingCaches();
   mhsa::cli::WriteOutput(options.output, png);
   return 0;
+#endif
 }
 
 }  // namespace
