@@ -29,5 +29,9 @@ if ldd "$work/build/consumer" | grep -q libmpi; then
   exit 1
 fi
 if [[ -x "$work/build/consumer_mpi" ]]; then
-  "$work/build/consumer_mpi"
+  # Under the asan preset, LeakSanitizer would report what Open MPI leaves in
+  # the components MPI_Finalize unloads, which it cannot attribute to a
+  # library to suppress. This program proves packaging; mhsa::mpi's own leaks
+  # are checked by its tests, before MPI_Finalize (src/mpi/leak_check.h).
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$work/build/consumer_mpi"
 fi
