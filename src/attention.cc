@@ -313,12 +313,14 @@ void CheckNoSelfOverlap(const char* what, const Strides& s, size_t batch, size_t
   }
 }
 
-bool SpansOverlap(const float* a, const Span& sa, const float* b, const Span& sb) {
+// a and b hold elements of a_bytes and b_bytes each (float or bf16).
+bool SpansOverlap(const void* a, const Span& sa, int64_t a_bytes, const void* b, const Span& sb,
+                  int64_t b_bytes) {
   if (sa.empty || sb.empty) return false;
-  const auto a0 = reinterpret_cast<intptr_t>(a) + sa.low * 4,
-             a1 = reinterpret_cast<intptr_t>(a) + (sa.high + 1) * 4;
-  const auto b0 = reinterpret_cast<intptr_t>(b) + sb.low * 4,
-             b1 = reinterpret_cast<intptr_t>(b) + (sb.high + 1) * 4;
+  const auto a0 = reinterpret_cast<intptr_t>(a) + sa.low * a_bytes,
+             a1 = reinterpret_cast<intptr_t>(a) + (sa.high + 1) * a_bytes;
+  const auto b0 = reinterpret_cast<intptr_t>(b) + sb.low * b_bytes,
+             b1 = reinterpret_cast<intptr_t>(b) + (sb.high + 1) * b_bytes;
   return a0 < b1 && b0 < a1;
 }
 
@@ -364,18 +366,26 @@ SharedScratch CarveShared(Bump& bump, const AttentionProblem& p) {
   return s;
 }
 
-GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g) {
+// bf16_kernel: the bf16 path's, or nullptr.
+GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g, const Bf16Kernel* bf16_kernel) {
   const size_t group = Group(p);
   const auto ib = static_cast<ptrdiff_t>(b), ih = static_cast<ptrdiff_t>(g * group),
              ig = static_cast<ptrdiff_t>(g);
+  const ptrdiff_t q_at = ib * p.q_strides.batch + ih * p.q_strides.head,
+                  k_at = ib * p.k_strides.batch + ig * p.k_strides.head,
+                  v_at = ib * p.v_strides.batch + ig * p.v_strides.head;
   GroupTask t;
-  t.q = p.q + ib * p.q_strides.batch + ih * p.q_strides.head;
+  t.q = p.q == nullptr ? nullptr : p.q + q_at;
   t.q_pos = p.q_strides.position;
   t.q_head = p.q_strides.head;
-  t.k = p.k + ib * p.k_strides.batch + ig * p.k_strides.head;
+  t.k = p.k == nullptr ? nullptr : p.k + k_at;
   t.k_pos = p.k_strides.position;
-  t.v = p.v + ib * p.v_strides.batch + ig * p.v_strides.head;
+  t.v = p.v == nullptr ? nullptr : p.v + v_at;
   t.v_pos = p.v_strides.position;
+  t.q_bf16 = p.q_bf16 == nullptr ? nullptr : p.q_bf16 + q_at;
+  t.k_bf16 = p.k_bf16 == nullptr ? nullptr : p.k_bf16 + k_at;
+  t.v_bf16 = p.v_bf16 == nullptr ? nullptr : p.v_bf16 + v_at;
+  t.bf16_kernel = bf16_kernel;
   t.out = p.out + ib * p.out_strides.batch + ih * p.out_strides.head;
   t.out_pos = p.out_strides.position;
   t.out_head = p.out_strides.head;
@@ -454,6 +464,10 @@ AttentionProblem CheckAttentionShape(const AttentionShape& shape, const Attentio
   if (options.run.num_threads < 0) {
     ThrowInvalid("expected num_threads >= 0, got " + std::to_string(options.run.num_threads));
   }
+  if (options.precision != Precision::kFloat32 && options.precision != Precision::kBFloat16) {
+    ThrowInvalid("expected precision kFloat32 or kBFloat16, got the value " +
+                 std::to_string(static_cast<int>(options.precision)));
+  }
   if (!std::isfinite(options.scale)) {
     ThrowInvalid("expected a finite scale (0 for 1/sqrt(head_dim)), got " +
                  std::to_string(options.scale));
@@ -476,17 +490,29 @@ AttentionProblem CheckAttentionShape(const AttentionShape& shape, const Attentio
       options.scale != 0.0f ? options.scale : 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
   p.lse = options.lse;
   p.probabilities = options.probabilities;
+  p.precision = options.precision;
   return p;
 }
 
-AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Strides q_strides,
-                                const float* k, Strides k_strides, const float* v,
-                                Strides v_strides, float* out, Strides out_strides,
-                                const AttentionOptions& options) {
+namespace {
+
+// The checks of both CheckAttention overloads; T: float or uint16_t (bf16).
+template <typename T>
+AttentionProblem CheckAttentionTensors(const AttentionShape& shape, const T* q, Strides q_strides,
+                                       const T* k, Strides k_strides, const T* v, Strides v_strides,
+                                       float* out, Strides out_strides,
+                                       const AttentionOptions& options) {
   AttentionProblem p = CheckAttentionShape(shape, options);
-  p.q = q;
-  p.k = k;
-  p.v = v;
+  if constexpr (sizeof(T) == sizeof(float)) {
+    p.q = q;
+    p.k = k;
+    p.v = v;
+  } else {
+    p.q_bf16 = q;
+    p.k_bf16 = k;
+    p.v_bf16 = v;
+    p.precision = Precision::kBFloat16;
+  }
   p.out = out;
   p.q_strides = q_strides;
   p.k_strides = k_strides;
@@ -513,9 +539,10 @@ AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Str
   CheckLengths("kv_lengths", p.kv_lengths, p.batch, p.kv_len);
   struct Named {
     const char* name;
-    const float* base;
+    const void* base;
     Span span;
   };
+  constexpr auto kInputBytes = static_cast<int64_t>(sizeof(T)), kFloatBytes = int64_t{4};
   const Named inputs[] = {{"q", q, q_span},
                           {"k", k, p.kv_len > 0 ? k_span : Span()},
                           {"v", v, p.kv_len > 0 ? v_span : Span()}};
@@ -525,19 +552,39 @@ AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Str
       {"probabilities", p.probabilities, p.probabilities != nullptr ? probs_span : Span()}};
   for (size_t i = 0; i < 3; ++i) {
     for (const Named& input : inputs) {
-      if (SpansOverlap(outputs[i].base, outputs[i].span, input.base, input.span)) {
+      if (SpansOverlap(outputs[i].base, outputs[i].span, kFloatBytes, input.base, input.span,
+                       kInputBytes)) {
         ThrowInvalid(std::string("expected ") + outputs[i].name + " not to overlap " + input.name +
                      ", got overlapping arrays");
       }
     }
     for (size_t j = i + 1; j < 3; ++j) {
-      if (SpansOverlap(outputs[i].base, outputs[i].span, outputs[j].base, outputs[j].span)) {
+      if (SpansOverlap(outputs[i].base, outputs[i].span, kFloatBytes, outputs[j].base,
+                       outputs[j].span, kFloatBytes)) {
         ThrowInvalid(std::string("expected ") + outputs[i].name + " not to overlap " +
                      outputs[j].name + ", got overlapping arrays");
       }
     }
   }
   return p;
+}
+
+}  // namespace
+
+AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Strides q_strides,
+                                const float* k, Strides k_strides, const float* v,
+                                Strides v_strides, float* out, Strides out_strides,
+                                const AttentionOptions& options) {
+  return CheckAttentionTensors(shape, q, q_strides, k, k_strides, v, v_strides, out, out_strides,
+                               options);
+}
+
+AttentionProblem CheckAttention(const AttentionShape& shape, const uint16_t* q, Strides q_strides,
+                                const uint16_t* k, Strides k_strides, const uint16_t* v,
+                                Strides v_strides, float* out, Strides out_strides,
+                                const AttentionOptions& options) {
+  return CheckAttentionTensors(shape, q, q_strides, k, k_strides, v, v_strides, out, out_strides,
+                               options);
 }
 
 ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
@@ -547,7 +594,13 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
   CarveShared(shared, p);
   needs.shared = shared.used();
   Bump flash, decode, probs;
-  if (AnyFlashes(p)) FlashScratch(flash, p.head_dim, p.kv_len);
+  if (AnyFlashes(p)) {
+    if (p.precision == Precision::kBFloat16) {
+      FlashBf16Scratch(flash, p.head_dim, p.kv_len);
+    } else {
+      FlashScratch(flash, p.head_dim, p.kv_len);
+    }
+  }
   if (AnyDecodes(p)) {
     DecodeScratch(decode, p.head_dim, std::min(kDecodeRows, Group(p) * p.q_len));
   }
@@ -561,8 +614,16 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   Bump shared_bump(scratch.shared());
   const SharedScratch shared = CarveShared(shared_bump, p);
 
+  // The float32 or the bf16 path's per-target functions, once per call.
+  const AttentionPath path =
+      p.precision == Precision::kBFloat16
+          ? Bf16AttentionPath()
+          : AttentionPath{&MHSA_DISPATCH(FlashGroup), &MHSA_DISPATCH(DecodeChunk),
+                          &MHSA_DISPATCH(ProbabilityRows), kQueryBlock, Bf16Kernel{}};
+  const Bf16Kernel* bf16_kernel = p.precision == Precision::kBFloat16 ? &path.bf16_kernel : nullptr;
+  const size_t query_block = path.query_block;
   const size_t pairs = p.batch * p.num_kv_heads;
-  const size_t blocks = (p.q_len + kQueryBlock - 1) / kQueryBlock;
+  const size_t blocks = (p.q_len + query_block - 1) / query_block;
   // Flash tasks: a whole (sequence, K/V head) pair, or, with fewer pairs than
   // threads, the query blocks i and n-1-i of one (later blocks see more keys,
   // so every task costs about the same). Decode tasks: one chunk of keys.
@@ -570,12 +631,12 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
       !AnyFlashes(p) ? 0 : (pairs >= static_cast<size_t>(threads) ? 1 : (blocks + 1) / 2);
   const size_t decode_chunks = AnyDecodes(p) ? DecodeChunks(p) : 0;
   const size_t chunks = std::max(flash_chunks, decode_chunks);
-  const auto flash = &MHSA_DISPATCH(FlashGroup);  // Once per call.
-  const auto decode = &MHSA_DISPATCH(DecodeChunk);
+  const FlashGroupFn flash = path.flash;
+  const DecodeChunkFn decode = path.decode;
   ParallelFor(threads, pairs * chunks, [&](size_t task, int thread) {
     const size_t pair = task / chunks, chunk = task % chunks;
     const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
-    const GroupTask t = MakeTask(p, b, g);
+    const GroupTask t = MakeTask(p, b, g, bf16_kernel);
     if (t.q_len == 0) return;
     void* own = scratch.thread(thread);
     if (Decodes(p, t.q_len)) {
@@ -586,7 +647,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
       decode(t, begin, std::min(t.kv_len, begin + kDecodeChunk), partial, own);
       return;
     }
-    const size_t n = (t.q_len + kQueryBlock - 1) / kQueryBlock;
+    const size_t n = (t.q_len + query_block - 1) / query_block;
     if (flash_chunks == 1) {
       if (chunk == 0) flash(t, 0, n, kNoBlock, own);
       return;
@@ -599,7 +660,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   if (decode_chunks > 0) {
     ParallelFor(threads, pairs, [&](size_t pair, int) {
       const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
-      const GroupTask t = MakeTask(p, b, g);
+      const GroupTask t = MakeTask(p, b, g, bf16_kernel);
       if (t.q_len == 0 || !Decodes(p, t.q_len)) return;
       MergeChunks(t,
                   shared.partials + pair * decode_chunks * kDecodeRows * PartialStride(p.head_dim));
@@ -607,17 +668,17 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   }
 
   if (p.probabilities != nullptr) {
-    const auto rows = &MHSA_DISPATCH(ProbabilityRows);
+    const ProbabilityRowsFn rows = path.probability_rows;
     const size_t head_pairs = p.batch * p.num_heads;
     ParallelFor(threads, head_pairs * blocks, [&](size_t task, int thread) {
       const size_t pair = task / blocks, block = task % blocks;
       const size_t b = pair / p.num_heads, h = pair % p.num_heads;
       const size_t group = Group(p);
-      const GroupTask t = MakeTask(p, b, h / group);
-      const size_t begin = block * kQueryBlock;
+      const GroupTask t = MakeTask(p, b, h / group, bf16_kernel);
+      const size_t begin = block * query_block;
       if (begin >= t.q_len) return;
       const size_t head = h % group;
-      rows(t, head, begin, std::min(t.q_len, begin + kQueryBlock),
+      rows(t, head, begin, std::min(t.q_len, begin + query_block),
            p.probabilities + (b * p.num_heads + h) * p.q_len * p.kv_len, p.kv_len,
            scratch.thread(thread));
     });

@@ -17,8 +17,9 @@ namespace test {
 // `seed` (the problem's initial weights are the same for every head, which
 // would hide a head mixed up with another).
 inline MultiHeadedSelfAttention RandomLayer(int embedding_dim, int head_dim, int num_heads,
-                                            uint32_t seed) {
-  MultiHeadedSelfAttention layer(embedding_dim, head_dim * num_heads, num_heads);
+                                            uint32_t seed,
+                                            Precision precision = Precision::kFloat32) {
+  MultiHeadedSelfAttention layer(embedding_dim, head_dim * num_heads, num_heads, precision);
   const auto n = static_cast<size_t>(head_dim) * static_cast<size_t>(embedding_dim);
   for (int h = 0; h < num_heads; ++h) {
     const auto w = Random(3 * n, seed + static_cast<uint32_t>(h), -0.5f, 0.5f);
