@@ -463,17 +463,26 @@ TEST(AttentionContract, LengthsBoundEveryAccess) {
   shape.head_dim = dim;
   shape.q_len = q_len;
   shape.kv_len = kv_len;
-  const int q_lengths[] = {q_length}, kv_lengths[] = {kv_length};
+  int q_lengths[] = {q_length};
+  const int kv_lengths[] = {kv_length};
   AttentionOptions options;
   options.q_lengths = q_lengths;
   options.kv_lengths = kv_lengths;
+  // Every target and bf16 kernel, both precisions (the bf16 path packs and
+  // reads k and v by its own code), both paths (2 rows decode).
   for (const std::string& target : AvailableTargets()) {
     SetTarget(target);
-    for (bool causal : {true, false}) {
-      options.causal = causal;
-      Attention(shape, q, StridesBTHD(q_len, heads, dim), k, StridesBTHD(kv_len, heads, dim), v,
-                StridesBTHD(kv_len, heads, dim), out, StridesBTHD(q_len, heads, dim), options);
-      EXPECT_FALSE(std::isnan(out[0])) << target;
+    for (Precision precision : {Precision::kFloat32, Precision::kBFloat16}) {
+      options.precision = precision;
+      for (int rows : {q_length, 2}) {
+        q_lengths[0] = rows;
+        for (bool causal : {true, false}) {
+          options.causal = causal;
+          Attention(shape, q, StridesBTHD(q_len, heads, dim), k, StridesBTHD(kv_len, heads, dim), v,
+                    StridesBTHD(kv_len, heads, dim), out, StridesBTHD(q_len, heads, dim), options);
+          EXPECT_FALSE(std::isnan(out[0])) << target;
+        }
+      }
     }
   }
   SetTarget("");
