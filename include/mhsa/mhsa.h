@@ -83,9 +83,11 @@ class MultiHeadedSelfAttention {
   size_t WorkspaceBytes(int batch, int context, const RunOptions& options = RunOptions()) const;
   size_t WorkspaceBytes(int batch, int context, const KVCache& cache,
                         const RunOptions& options = RunOptions()) const;
-  // The same for a layer of these sizes, before one is built (to check that
-  // a call will fit in memory, say). Throws std::invalid_argument for sizes
-  // the constructor or Forward would refuse.
+  // The same for a layer of these sizes (float32, or in `precision`),
+  // before one is built (to check that a call will fit in memory, say).
+  // Throws std::invalid_argument for sizes the constructor or Forward would
+  // refuse. A bf16 layer's scratch does not depend on which bf16 kernel
+  // will serve: the query holds for any target chosen later.
   static size_t WorkspaceBytes(int embedding_dim, int attention_dim, int num_heads, int batch,
                                int context, const RunOptions& options = RunOptions());
   static size_t WorkspaceBytes(int embedding_dim, int attention_dim, int num_heads,
