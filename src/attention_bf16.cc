@@ -318,6 +318,20 @@ void DecodeChunkBf16Impl(const GroupTask& t, const T* k, const T* v, size_t key_
     // four keys at a time (their lane sums share one reduction).
     for (size_t j = 0; j < keys; j += 4) {
       const T* key = k + static_cast<ptrdiff_t>(j0 + j) * t.k_pos;
+      // The same four keys of the next block, k and v, requested now: spread
+      // over the block's work (all at the block's start they stall on the
+      // line fill buffers, and measured slower than none at L=8192). One
+      // thread, E=A=512, H=8: a step at L=8192 from 0.87 to 0.80 ms, at
+      // L=16384 from 3.2 to 1.75 ms, at L=32768 from 7.6 to 5.1 ms.
+      for (size_t i = j0 + kDecodeBlock + j; i < std::min(key_end, j0 + kDecodeBlock + j + 4);
+           ++i) {
+        const char* kr = reinterpret_cast<const char*>(k + static_cast<ptrdiff_t>(i) * t.k_pos);
+        const char* vr = reinterpret_cast<const char*>(v + static_cast<ptrdiff_t>(i) * t.v_pos);
+        for (size_t b = 0; b < dim * sizeof(T); b += 64) {
+          __builtin_prefetch(kr + b);
+          __builtin_prefetch(vr + b);
+        }
+      }
       for (size_t r = 0; r < rows; ++r) {
         float* scores = s.scores + r * kDecodeBlock + j;
         if (j + 4 <= keys && j0 + j + 4 <= limit[r]) {
