@@ -1,6 +1,10 @@
 // The whole layer, out = MultiHeadedSelfAttention(x), against other ways to
 // compute it, in one binary:
 //   mhsa       mhsa::MultiHeadedSelfAttention::Forward (the public API);
+//   mhsa_bf16  the same layer in Precision::kBFloat16 (bf16 weights and
+//              products, float32 sums; its label names the bf16 kernel,
+//              e.g. AVX3_AMX: MHSA_TARGET=AVX3 turns the bf16 instructions
+//              off);
 //   reference  mhsa::ref::Forward<float>, the plain scalar spec (small sizes,
 //              one thread);
 //   openblas, blis, onednn, eigen
@@ -12,7 +16,9 @@
 //             half of each, so counted once) per call, over real time;
 //   pct_peak  percent of the FMA peak for that thread count (common.h);
 //   peak_MiB  resident memory the call adds at its peak beyond its inputs
-//             and outputs (peak_memory.h says how it is measured).
+//             and outputs (peak_memory.h says how it is measured);
+//   held_MiB  resident memory the contender holds once built: its weights
+//             (mhsa: as given and packed; bf16 halves both).
 // By default a subset that runs in a few minutes on 2 cores is registered;
 // MHSA_BENCH_FULL=1 or --full registers the whole grid: B in {1, 2, 8},
 // T in {16, 128, 512, 1024, 4096, 16384}, (E, H) in {(512, 8), (768, 12)},
@@ -37,6 +43,7 @@
 
 #include "common.h"
 #include "composed_layer.h"
+#include "dispatch.h"
 #include "mhsa/mhsa.h"
 #include "peak_memory.h"
 #include "peers.h"
@@ -76,8 +83,9 @@ using Weights = std::vector<float>;
 
 class MhsaContender : public Contender {
  public:
-  MhsaContender(const Weights& w, size_t embedding, size_t heads)
-      : layer_(static_cast<int>(embedding), static_cast<int>(embedding), static_cast<int>(heads)) {
+  MhsaContender(const Weights& w, size_t embedding, size_t heads, Precision precision)
+      : layer_(static_cast<int>(embedding), static_cast<int>(embedding), static_cast<int>(heads),
+               precision) {
     const size_t block = embedding / heads * embedding;
     for (size_t h = 0; h < heads; ++h) {
       const float* head = w.data() + h * 3 * block;
@@ -132,7 +140,9 @@ class ComposedContender : public Contender {
   ComposedLayer layer_;
 };
 
-enum class Kind { kMhsa, kReference, kPeer };
+enum class Kind { kMhsa, kMhsaBf16, kReference, kPeer };
+
+bool IsMhsa(Kind kind) { return kind == Kind::kMhsa || kind == Kind::kMhsaBf16; }
 
 struct Entry {
   std::string name;
@@ -141,7 +151,9 @@ struct Entry {
   std::unique_ptr<Contender> Make(const Weights& w, size_t embedding, size_t heads) const {
     switch (kind) {
       case Kind::kMhsa:
-        return std::make_unique<MhsaContender>(w, embedding, heads);
+        return std::make_unique<MhsaContender>(w, embedding, heads, Precision::kFloat32);
+      case Kind::kMhsaBf16:
+        return std::make_unique<MhsaContender>(w, embedding, heads, Precision::kBFloat16);
       case Kind::kReference:
         return std::make_unique<ReferenceContender>(w, embedding, heads);
       case Kind::kPeer:
@@ -153,6 +165,7 @@ struct Entry {
 
 std::vector<Entry> Entries() {
   std::vector<Entry> entries = {{"mhsa", Kind::kMhsa, nullptr},
+                                {"mhsa_bf16", Kind::kMhsaBf16, nullptr},
                                 {"reference", Kind::kReference, nullptr}};
   for (const Peer& peer : CompiledPeers()) {
     entries.push_back({peer.name, Kind::kPeer, &peer});
@@ -180,7 +193,10 @@ std::map<std::string, std::string>& Failures() {
 // Every contender on B=2, T=37, E=64, H=4 (head_dim 16), on 2 threads,
 // against ref::Forward<double>. Outputs are of order 0.1 to 1; float
 // rounding over sums of 64 terms stays near 1e-6, so 1e-4 only catches
-// real mistakes.
+// real mistakes. mhsa_bf16 rounds its inputs to 8 significant bits, so it
+// is held to the project's bf16 rule instead: at most twice the error of
+// the plain bf16 layer (ref::ForwardBf16), plus one float epsilon of the
+// largest output.
 void CheckAll() {
   const size_t batch = 2, context = 37, embedding = 64, heads = 4;
   const Weights w = RandomWeights(embedding, heads);
@@ -189,6 +205,15 @@ void CheckAll() {
   std::vector<double> expected(x.size());
   ref::Forward<double>(x.data(), batch, context, embedding, w.data(), heads, embedding / heads,
                        expected.data());
+  std::vector<float> plain_bf16(x.size());
+  ref::ForwardBf16(x.data(), batch, context, embedding, w.data(), heads, embedding / heads,
+                   plain_bf16.data());
+  double bf16_bound = 0.0, magnitude = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    bf16_bound = std::max(bf16_bound, std::fabs(double{plain_bf16[i]} - expected[i]));
+    magnitude = std::max(magnitude, std::fabs(expected[i]));
+  }
+  bf16_bound = 2 * bf16_bound + magnitude * 0x1p-23;
   for (const Entry& entry : Entries()) {
     if (entry.kind == Kind::kPeer && !entry.peer->unusable.empty()) {
       Failures()[entry.name] = entry.peer->unusable;
@@ -202,10 +227,12 @@ void CheckAll() {
       const double difference = std::fabs(double{out[i]} - expected[i]);
       error = std::isnan(difference) ? INFINITY : std::max(error, difference);
     }
-    char text[96];
-    std::snprintf(text, sizeof(text), "max abs error %.2e vs the double reference", error);
+    const double bound = entry.kind == Kind::kMhsaBf16 ? bf16_bound : 1e-4;
+    char text[128];
+    std::snprintf(text, sizeof(text), "max abs error %.2e vs the double reference (bound %.2e)",
+                  error, bound);
     benchmark::AddCustomContext("check_" + entry.name, text);
-    if (!(error <= 1e-4)) Failures()[entry.name] = std::string("check failed: ") + text;
+    if (!(error <= bound)) Failures()[entry.name] = std::string("check failed: ") + text;
   }
 }
 
@@ -221,7 +248,10 @@ void Run(benchmark::State& state, const Entry& entry) {
   std::vector<float> x(s.batch * s.context * s.embedding);
   std::vector<float> out(x.size());  // Zeroed, so touched now, not in the loop.
   FillRandom(x.data(), x.size(), 5);
-  auto contender = entry.Make(RandomWeights(s.embedding, s.heads), s.embedding, s.heads);
+  const Weights weights = RandomWeights(s.embedding, s.heads);
+  const PeakMemory construction;
+  auto contender = entry.Make(weights, s.embedding, s.heads);
+  state.counters["held_MiB"] = construction.HeldMiB();
   const PeakMemory memory;  // After inputs, outputs and weights exist.
   for (auto _ : state) {
     contender->Forward(x.data(), s.batch, s.context, out.data(), s.threads);
@@ -229,7 +259,11 @@ void Run(benchmark::State& state, const Entry& entry) {
   }
   state.counters["peak_MiB"] = memory.ExtraMiB();
   SetFlopCounters(state, LayerFlops(s), s.threads);
-  state.SetLabel(entry.kind == Kind::kMhsa ? mhsa::ActiveTarget() : "");
+  // mhsa's SIMD target; mhsa_bf16's bf16 kernel (a pseudo-target, or the
+  // SIMD target's widening kernel).
+  state.SetLabel(entry.kind == Kind::kMhsa       ? hwy::TargetName(ChosenTarget())
+                 : entry.kind == Kind::kMhsaBf16 ? mhsa::ActiveTarget()
+                                                 : "");
 }
 
 // The default subset: every contender on E=512, H=8, B=1 over
@@ -241,7 +275,7 @@ bool InDefault(Kind kind, const Shape& s) {
   const bool variations =
       s.context == 1024 && s.threads == 2 &&
       ((s.embedding == 512 && s.batch == 2) || (s.embedding == 768 && s.batch == 1));
-  if (kind != Kind::kMhsa) return main_sweep || variations;
+  if (!IsMhsa(kind)) return main_sweep || variations;
   return main_sweep || variations || (s.embedding == 512 && s.batch == 1 && s.context == 16384) ||
          (s.embedding == 512 && s.batch == 8 && s.threads == 2 &&
           (s.context == 128 || s.context == 1024)) ||
@@ -252,7 +286,7 @@ bool Included(Kind kind, const Shape& s, bool full) {
   if (kind == Kind::kReference && (s.threads != 1 || LayerFlops(s) > kReferenceMaxFlops)) {
     return false;
   }
-  if (full) return kind == Kind::kMhsa || s.context <= 4096 || s.batch == 1;
+  if (full) return IsMhsa(kind) || s.context <= 4096 || s.batch == 1;
   return InDefault(kind, s);
 }
 

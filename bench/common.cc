@@ -53,6 +53,9 @@ double PeakGflops(int threads) {
 
 void AddCommonContext() {
   benchmark::AddCustomContext("mhsa_target", mhsa::ActiveTarget());
+  // The SIMD target whose code the float32 kernels run (mhsa_target may be
+  // a bf16 pseudo-target on top of it, such as AVX3_AMX).
+  benchmark::AddCustomContext("mhsa_simd_target", hwy::TargetName(ChosenTarget()));
   std::string targets;
   for (const std::string& name : mhsa::AvailableTargets()) {
     targets += (targets.empty() ? "" : ",") + name;

@@ -3,9 +3,12 @@
 //   Decode/mhsa        MultiHeadedSelfAttention::Forward with a KVCache: the
 //                      token's projection, its k and v appended, attention
 //                      over the L cached positions;
+//   Decode/mhsa_bf16   the same with Precision::kBFloat16: bf16 weights and
+//                      cache (half the bytes to read), bf16 products;
 //   Decode/gqa         the kernel-level Attention alone, one query row per
 //                      head against a (B, Hkv, L, D) cache, 32 query heads
 //                      sharing 8 K/V heads of 128;
+//   Decode/gqa_bf16    the same on bf16 tensors;
 //   Decode/recompute   the full Forward over all L positions, which is what
 //                      a layer without a cache has to do for each token;
 //   Decode/<peer>      the same step as Decode/mhsa composed from a
@@ -21,6 +24,9 @@
 //                 with the same thread count (machine_limits.h, the
 //                 measurement peak_bench reports): above 100 means the cache
 //                 was served from the last-level cache, not from memory.
+//   (bf16 contenders count 2 bytes per cached or weight element.)
+//   cache_MiB     (mhsa, mhsa_bf16) resident memory the KV cache holds,
+//                 measured as VmRSS growth while it is made and filled.
 // The default grid runs in a few minutes; --full (or MHSA_BENCH_FULL=1)
 // adds B=8 up to L=32768.
 #include <benchmark/benchmark.h>
@@ -36,9 +42,12 @@
 #include <string>
 #include <vector>
 
+#include "bf16.h"
 #include "common.h"
+#include "dispatch.h"
 #include "machine_limits.h"
 #include "mhsa/mhsa.h"
+#include "peak_memory.h"
 #include "peers.h"
 #include "plain_softmax.h"
 
@@ -72,15 +81,11 @@ void SetStepCounters(benchmark::State& state, double bytes, int batch, int threa
   state.counters["tokens_per_s"] = benchmark::Counter(steps * batch, benchmark::Counter::kIsRate);
 }
 
-// Bytes a layer step must read: every head's cached k and v, and the weights.
-double LayerStepBytes(int batch, int context) {
-  return 4.0 * (2.0 * batch * kHeads * context * kHeadDim + 3.0 * kEmbedding * kEmbedding);
+// Bytes a layer step must read: every head's cached k and v, and the
+// weights, of `element` bytes each (4 for float32, 2 for bf16).
+double LayerStepBytes(int batch, int context, double element = 4.0) {
+  return element * (2.0 * batch * kHeads * context * kHeadDim + 3.0 * kEmbedding * kEmbedding);
 }
-
-struct LayerSetup {
-  MultiHeadedSelfAttention layer{kEmbedding, kEmbedding, kHeads};
-  std::vector<float> x, out;
-};
 
 // A cache holding context - 1 positions of real k and v (a prefill through
 // the layer, in chunks so that its scratch stays small).
@@ -96,12 +101,14 @@ std::unique_ptr<KVCache> Prefilled(const MultiHeadedSelfAttention& layer, int ba
   return cache;
 }
 
-void MhsaStep(benchmark::State& state) {
+void MhsaStep(benchmark::State& state, Precision precision) {
   const int batch = static_cast<int>(state.range(0)), context = static_cast<int>(state.range(1)),
             threads = static_cast<int>(state.range(2));
   omp_set_num_threads(threads);
-  const MultiHeadedSelfAttention layer(kEmbedding, kEmbedding, kHeads);
+  const MultiHeadedSelfAttention layer(kEmbedding, kEmbedding, kHeads, precision);
+  const PeakMemory held;
   const auto cache = Prefilled(layer, batch, context);
+  state.counters["cache_MiB"] = held.HeldMiB();
   std::vector<float> x(static_cast<size_t>(batch) * kEmbedding), out(x.size());
   FillRandom(x.data(), x.size(), 6);
   for (auto _ : state) {
@@ -109,8 +116,11 @@ void MhsaStep(benchmark::State& state) {
     cache->Truncate(context - 1);  // The next step sees the same L.
     benchmark::ClobberMemory();
   }
-  SetStepCounters(state, LayerStepBytes(batch, context), batch, threads);
-  state.SetLabel(mhsa::ActiveTarget());
+  const bool bf16 = precision == Precision::kBFloat16;
+  SetStepCounters(state, LayerStepBytes(batch, context, bf16 ? 2.0 : 4.0), batch, threads);
+  // The float32 layer runs its SIMD target's code; the bf16 layer names its
+  // bf16 kernel (a pseudo-target, or the SIMD target's widening kernel).
+  state.SetLabel(bf16 ? mhsa::ActiveTarget() : hwy::TargetName(ChosenTarget()));
 }
 
 void Recompute(benchmark::State& state) {
@@ -129,8 +139,9 @@ void Recompute(benchmark::State& state) {
   state.SetLabel(mhsa::ActiveTarget());
 }
 
-// Kernel-level grouped-query decode: q [B][1][32][128], cache (B, 8, L, 128).
-void GqaStep(benchmark::State& state) {
+// Kernel-level grouped-query decode: q [B][1][32][128], cache (B, 8, L, 128),
+// in float32 or as bf16 tensors.
+void GqaStep(benchmark::State& state, bool bf16) {
   constexpr int kQueryHeads = 32, kKvHeads = 8, kDim = 128;
   const int batch = static_cast<int>(state.range(0)), context = static_cast<int>(state.range(1)),
             threads = static_cast<int>(state.range(2));
@@ -141,6 +152,20 @@ void GqaStep(benchmark::State& state) {
   FillRandom(v.data(), v.size(), 9);
   std::vector<float> q(static_cast<size_t>(batch) * kQueryHeads * kDim), out(q.size());
   FillRandom(q.data(), q.size(), 10);
+  std::vector<uint16_t> k16, v16, q16;
+  if (bf16) {
+    k16.resize(k.size());
+    v16.resize(v.size());
+    q16.resize(q.size());
+    FloatToBf16(k.data(), k16.data(), k.size());
+    FloatToBf16(v.data(), v16.data(), v.size());
+    FloatToBf16(q.data(), q16.data(), q.size());
+    std::vector<float>().swap(k);  // Only the bf16 cache stays resident.
+    std::vector<float>().swap(v);
+  }
+  const auto as_bf16 = [](const std::vector<uint16_t>& h) {
+    return reinterpret_cast<const mhsa::bf16*>(h.data());
+  };
   AttentionShape shape;
   shape.batch = batch;
   shape.num_heads = kQueryHeads;
@@ -153,11 +178,17 @@ void GqaStep(benchmark::State& state) {
   const Strides cache = StridesBHTD(context, kKvHeads, kDim),
                 one = StridesBTHD(1, kQueryHeads, kDim);
   for (auto _ : state) {
-    Attention(shape, q.data(), one, k.data(), cache, v.data(), cache, out.data(), one, options);
+    if (bf16) {
+      Attention(shape, as_bf16(q16), one, as_bf16(k16), cache, as_bf16(v16), cache, out.data(), one,
+                options);
+    } else {
+      Attention(shape, q.data(), one, k.data(), cache, v.data(), cache, out.data(), one, options);
+    }
     benchmark::ClobberMemory();
   }
-  SetStepCounters(state, 4.0 * 2.0 * static_cast<double>(cache_floats), batch, threads);
-  state.SetLabel(mhsa::ActiveTarget());
+  SetStepCounters(state, (bf16 ? 2.0 : 4.0) * 2.0 * static_cast<double>(cache_floats), batch,
+                  threads);
+  state.SetLabel(bf16 ? mhsa::ActiveTarget() : hwy::TargetName(ChosenTarget()));
 }
 
 // The layer step composed from a peer: x·Wᵀ for q, k, v (m = B), k and v
@@ -218,7 +249,12 @@ void Register() {
   };
   for (int threads : ThreadCounts()) {
     for (const auto& [b, l] : layer_grid) {
-      add(benchmark::RegisterBenchmark("Decode/mhsa", MhsaStep), b, l, threads);
+      add(benchmark::RegisterBenchmark(
+              "Decode/mhsa", [](benchmark::State& s) { MhsaStep(s, Precision::kFloat32); }),
+          b, l, threads);
+      add(benchmark::RegisterBenchmark(
+              "Decode/mhsa_bf16", [](benchmark::State& s) { MhsaStep(s, Precision::kBFloat16); }),
+          b, l, threads);
       for (const Peer& peer : CompiledPeers()) {
         if (peer.name == "eigen" || peer.name == "blis") continue;  // OpenBLAS and oneDNN suffice.
         add(benchmark::RegisterBenchmark(("Decode/" + peer.name).c_str(),
@@ -230,7 +266,12 @@ void Register() {
       }
     }
     for (int l : {128, 512, 2048, 8192, 32768}) {
-      add(benchmark::RegisterBenchmark("Decode/gqa", GqaStep), 1, l, threads);
+      add(benchmark::RegisterBenchmark("Decode/gqa",
+                                       [](benchmark::State& s) { GqaStep(s, false); }),
+          1, l, threads);
+      add(benchmark::RegisterBenchmark("Decode/gqa_bf16",
+                                       [](benchmark::State& s) { GqaStep(s, true); }),
+          1, l, threads);
     }
   }
 }

@@ -108,8 +108,8 @@ HWY_EXPORT(SumRange);
 #define MHSA_BENCH_ENTRY(FUNC, target) (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
 
 int64_t TargetByName(const std::string& name) {
-  for (int64_t target : UsableTargets()) {
-    if (name == hwy::TargetName(target)) return target;
+  for (const NamedTarget& named : NamedTargets()) {
+    if (name == named.name) return named.target;
   }
   return 0;
 }

@@ -17,7 +17,9 @@ namespace mhsa::bench {
 // (the set mhsa::AvailableTargets() names), from mhsa's own dispatch.
 using ::mhsa::UsableTargets;
 
-// The target bit whose Highway name is `name` ("AVX3", "AVX2", ...), or 0.
+// The target bit of `name`, one of mhsa::AvailableTargets() ("AVX3",
+// "AVX2", ...; a pseudo-target such as "AVX3_AMX" gives its SIMD target's
+// bit, whose FMA peak bounds the float32 kernels), or 0.
 int64_t TargetByName(const std::string& name);
 
 // Floating-point operations per round of FmaChains on `target`: every chain

@@ -50,8 +50,21 @@ PeakMemory::PeakMemory() {
   malloc_trim(0);
 #endif
   const long rss = StatusKib("VmRSS");
+  rss_kib_ = rss;
   reset_works_ = rss >= 0 && ResetHighWaterMark() && StatusKib("VmHWM") >= 0;
   baseline_kib_ = reset_works_ ? rss : MaxRssKib();
+}
+
+double PeakMemory::HeldMiB() const {
+#if defined(__GLIBC__)
+  // Memory freed since (scratch, temporaries) may still be mapped: glibc
+  // serves blocks below its dynamic mmap threshold from the heap and keeps
+  // them. Returned first, it is not counted as held.
+  malloc_trim(0);
+#endif
+  const long rss = StatusKib("VmRSS");
+  if (rss < 0 || rss_kib_ < 0) return 0.0;
+  return static_cast<double>(std::max(0L, rss - rss_kib_)) / 1024.0;
 }
 
 double PeakMemory::ExtraMiB() const {

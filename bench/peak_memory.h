@@ -16,11 +16,16 @@ class PeakMemory {
  public:
   PeakMemory();
   double ExtraMiB() const;
+  // VmRSS now minus VmRSS at construction, after returning freed heap
+  // memory to the system: what the code since then holds (0 where
+  // /proc/self/status cannot be read).
+  double HeldMiB() const;
   const char* Method() const;
 
  private:
   bool reset_works_;
   long baseline_kib_;
+  long rss_kib_;
 };
 
 }  // namespace mhsa::bench

@@ -4,8 +4,8 @@
     python3 bench/plot.py bench/results
 
 Reads peak_bench.json, gemm_bench.json, softmax_bench.json,
-attention_bench.json and attention_bench_<target>.json (whichever exist) and
-writes, next to them:
+attention_bench.json, attention_bench_<target>.json, decode_bench.json and
+gemm_bf16_bench.json (whichever exist) and writes, next to them:
   attention_gflops_<E>_<H>_B<B>.png  GFLOP/s against T per contender, one
                                      panel per thread count, the FMA peak of
                                      that run as a horizontal line;
@@ -18,6 +18,9 @@ writes, next to them:
   roofline.png                       every attention and decode point's
                                      GFLOP/s against its arithmetic intensity,
                                      under the FMA peak and the bandwidth roof;
+  bf16_speedup.png                   bf16 against float32: the layer's
+                                     speedup over T, the decode step's time
+                                     over the context length L;
   summary.md                         the headline numbers as Markdown tables,
                                      ready for the README.
 Uses medians when the runs were repeated, else the single run.
@@ -36,6 +39,9 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 # One colour and marker per contender, the same in every chart.
 STYLE = {
     "mhsa": ("tab:red", "o"),
+    "mhsa_bf16": ("tab:brown", "o"),
+    "gqa": ("tab:cyan", "s"),
+    "gqa_bf16": ("tab:olive", "s"),
     "mhsa_packed": ("tab:pink", "o"),
     "reference": ("tab:gray", "x"),
     "openblas": ("tab:blue", "s"),
@@ -168,7 +174,11 @@ def target_series(best_context, best_results, target_files):
     series = {}
 
     def collect(context, results):
-        target = context.get("mhsa_target", "?")
+        # float32 mhsa runs its SIMD target's code; a pseudo-target's run
+        # (mhsa_target AVX3_AMX, say) repeats it and is left to the bf16 chart.
+        target = context.get("mhsa_simd_target", context.get("mhsa_target", "?"))
+        if target in series:
+            return
         for r in results.values():
             a = r["args"]
             if (r["contender"] == "mhsa" and a.get("B") == 1 and a.get("E") == 512
@@ -362,6 +372,110 @@ def plot_roofline(out_dir, files):
     fig.savefig(os.path.join(out_dir, "roofline.png"), dpi=110)
     plt.close(fig)
     return ["roofline.png"]
+def bf16_layer_ratios(files_by_target):
+    """{(kernel, B, T, threads): mhsa_bf16 GFLOP/s / mhsa GFLOP/s} from the
+    attention runs, the kernel being the mhsa_bf16 label (AVX3_AMX, ...)."""
+    ratios = {}
+    for context, results, _ in files_by_target:
+        by_shape = {}
+        for r in results.values():
+            a = r["args"]
+            if r["contender"] in ("mhsa", "mhsa_bf16") and a.get("E") == 512:
+                by_shape.setdefault((a["B"], a["T"], a["threads"]), {})[r["contender"]] = r
+        for (b, t, threads), pair in by_shape.items():
+            if "mhsa" in pair and "mhsa_bf16" in pair:
+                kernel = pair["mhsa_bf16"].get("label", context.get("mhsa_target", "?"))
+                ratios[(kernel, b, t, threads)] = (pair["mhsa_bf16"]["GFLOPS"]
+                                                   / pair["mhsa"]["GFLOPS"])
+    return ratios
+
+
+def plot_bf16(out_dir, ratios, decode):
+    """Left: the layer's bf16 speedup over float32 against T (B=1), per bf16
+    kernel and thread count. Right: ms per decode step against L (B=1)."""
+    if not ratios and not decode:
+        return []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for kernel, threads in sorted({(k, th) for (k, b, t, th) in ratios}):
+        points = sorted((t, v) for (k, b, t, th), v in ratios.items()
+                        if k == kernel and th == threads and b == 1)
+        if points:
+            left.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                      label="%s, %d thr" % (kernel, threads))
+    left.axhline(1.0, color="black", linewidth=1)
+    left.axhline(1.7, color="gray", linestyle="--", linewidth=1, label="target 1.7x")
+    left.set_xscale("log", base=2)
+    left.set_xlabel("context T (B=1, E=A=512, H=8)")
+    left.set_ylabel("bf16 speed / float32 speed")
+    left.set_title("Layer")
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=8)
+    if decode:
+        _, results, _ = decode
+        for contender in ("mhsa", "mhsa_bf16", "gqa", "gqa_bf16"):
+            for threads in sorted({r["args"]["threads"] for r in results.values()}):
+                points = sorted((r["args"]["L"], r["real_time"]) for r in results.values()
+                                if r["contender"] == contender and r["args"]["B"] == 1
+                                and r["args"]["threads"] == threads)
+                if points:
+                    color, marker = STYLE.get(contender, ("black", "."))
+                    right.plot([p[0] for p in points], [p[1] for p in points], marker=marker,
+                               color=color, linestyle="-" if threads > 1 else ":",
+                               label="%s, %d thr" % (contender, threads))
+        right.set_xscale("log", base=2)
+        right.set_yscale("log")
+        right.set_xlabel("positions attended to L (B=1)")
+        right.set_ylabel("ms per step")
+        right.set_title("Decode step")
+        right.grid(True, alpha=0.3)
+        right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "bf16_speedup.png"), dpi=110)
+    plt.close(fig)
+    return ["bf16_speedup.png"]
+
+
+def bf16_summary(ratios, decode, gemm_bf16):
+    text = ["## bfloat16 against float32", ""]
+    if ratios:
+        rows = [[k, "B=%d T=%d, %d thr" % (b, t, th), "%.2fx" % v]
+                for (k, b, t, th), v in sorted(ratios.items())]
+        text += ["Layer (E=A=512, H=8): mhsa_bf16 speed over mhsa's.", "",
+                 table(["bf16 kernel", "shape", "speedup"], rows), ""]
+    if decode:
+        _, results, _ = decode
+        rows = []
+        for float_name, bf16_name in (("mhsa", "mhsa_bf16"), ("gqa", "gqa_bf16")):
+            for r in sorted(results.values(), key=lambda r: (r["args"]["threads"],
+                                                             r["args"]["B"], r["args"]["L"])):
+                if r["contender"] != float_name:
+                    continue
+                match = [m for m in results.values() if m["contender"] == bf16_name
+                         and m["args"] == r["args"]]
+                if match:
+                    rows.append(["%s B=%d L=%d, %d thr" % (float_name, r["args"]["B"],
+                                                           r["args"]["L"], r["args"]["threads"]),
+                                 "%.3f" % r["real_time"], "%.3f" % match[0]["real_time"],
+                                 "%.2fx" % (r["real_time"] / match[0]["real_time"]),
+                                 mib(r.get("cache_MiB", 0)) + " / " +
+                                 mib(match[0].get("cache_MiB", 0)) if "cache_MiB" in r else ""])
+        text += ["Decode step (ms; cache MiB float32 / bf16).", "",
+                 table(["step", "float32", "bf16", "speedup", "cache MiB"], rows), ""]
+    if gemm_bf16:
+        _, results, _ = gemm_bf16
+        rows = []
+        for r in results.values():
+            if r["contender"] == "f32":
+                continue
+            f32 = [m for m in results.values() if m["contender"] == "f32"
+                   and m["shape"] == r["shape"] and m["args"] == r["args"]]
+            if f32:
+                rows.append(["%s %s, %d thr" % (r["contender"], r["shape"], r["args"]["threads"]),
+                             r.get("label", ""), "%.1f" % r["GFLOPS"],
+                             "%.2fx" % (r["GFLOPS"] / f32[0]["GFLOPS"])])
+        text += ["bf16 GEMM (GFLOP/s, and over the float32 GEMM).", "",
+                 table(["kernel, shape", "label", "GFLOP/s", "over f32"], rows), ""]
+    return text
 
 
 def mib(value):
@@ -374,7 +488,7 @@ def table(header, rows):
     return "\n".join(lines)
 
 
-def summary(out_dir, files, series):
+def summary(out_dir, files, series, bf16_text=()):
     text = ["# Benchmark summary", "",
             "Medians of bench/run.sh; GFLOP/s (% of the FMA peak of the same run).", ""]
     if "peak" in files:
@@ -471,6 +585,7 @@ def summary(out_dir, files, series):
                      context.get("read_gbps_threads_1", "?"),
                      context.get("read_gbps_threads_2", "?")), "",
                  table(["shape"] + contenders, table_rows), ""]
+    text += list(bf16_text)
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(text))
     return ["summary.md"]
@@ -480,7 +595,7 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "results")
     files = {}
-    for name in ("peak", "gemm", "softmax", "attention", "decode"):
+    for name in ("peak", "gemm", "softmax", "attention", "decode", "gemm_bf16"):
         path = os.path.join(out_dir, name + "_bench.json")
         if os.path.exists(path):
             files[name] = load(path)
@@ -500,7 +615,12 @@ def main():
     if "decode" in files:
         written += plot_decode(out_dir, *files["decode"][:2])
     written += plot_roofline(out_dir, files)
-    written += summary(out_dir, files, series)
+    runs = ([files["attention"]] if "attention" in files else []) + [
+        load(path) for path in sorted(glob.glob(os.path.join(out_dir, "attention_bench_*.json")))]
+    ratios = bf16_layer_ratios(runs)
+    written += plot_bf16(out_dir, ratios, files.get("decode"))
+    written += summary(out_dir, files, series,
+                       bf16_summary(ratios, files.get("decode"), files.get("gemm_bf16")))
     print("plot.py: wrote " + ", ".join(os.path.join(out_dir, w) for w in written))
 
 

@@ -24,7 +24,7 @@ for arg in "$@"; do
   esac
 done
 
-for name in peak_bench gemm_bench softmax_bench attention_bench decode_bench; do
+for name in peak_bench gemm_bench softmax_bench attention_bench decode_bench gemm_bf16_bench; do
   if [[ ! -x "$bin/$name" ]]; then
     echo "bench/run.sh: $bin/$name is missing; run 'make bench' (it builds first)" >&2
     exit 1
@@ -67,14 +67,20 @@ else
   run decode_bench decode_bench
 fi
 
-# Every other SIMD target mhsa compiled, on a few sizes and one thread:
+# bf16 against float32: the GEMM on every bf16 kernel, the decode step of
+# the layer and of the kernel-level GQA attention over context lengths.
+run gemm_bf16_bench gemm_bf16_bench
+run decode_bench decode_bench '--benchmark_filter=^Decode/(mhsa|mhsa_bf16|gqa|gqa_bf16)/'
+
+# Every other target mhsa offers, on a few sizes and one thread:
 # attention_bench_<target>.json. The best target's are in attention_bench.json.
-# Each binary's peak follows MHSA_TARGET, so pct_peak is relative to the
-# target that ran.
+# The pseudo-targets (AVX3_BF16 after the default AVX3_AMX, then AVX3 with
+# the bf16 instructions off) change only mhsa_bf16; each binary's peak
+# follows the SIMD target, so pct_peak is relative to the code that ran.
 mapfile -t targets < <("$bin/attention_bench" --list_targets)
 for target in "${targets[@]:1}"; do
   MHSA_TARGET="$target" run "attention_bench_$target" attention_bench \
-    '--benchmark_filter=^Attention/mhsa/B:1/T:(128|1024)/E:512/H:8/threads:1/'
+    '--benchmark_filter=^Attention/mhsa(_bf16)?/B:(1|2)/T:(128|1024)/E:512/H:8/threads:(1|2)/'
 done
 echo "== benchmarks took $((SECONDS - start)) s"
 

@@ -18,7 +18,9 @@
 #include <cmath>
 #include <limits>
 
+#include "attention-inl.h"
 #include "attention.h"
+#include "decode-inl.h"
 #include "gemm-inl.h"
 #include "hwy/highway.h"
 #include "softmax-inl.h"
@@ -26,28 +28,6 @@
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
-
-// Writes what a finished query row gives: out = acc / l, or NaN for a row
-// that saw a NaN or +inf score or only -inf ones, or zeros for a row that
-// sees no key; lse (if not null) log(sum exp(s)).
-inline void FinishRow(const float* HWY_RESTRICT acc, const OnlineRow& state, bool sees_keys,
-                      size_t dim, float* HWY_RESTRICT dst, float* lse) {
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-  if (!sees_keys) {
-    FillRow(dst, dim, 0.0f);
-    if (lse != nullptr) *lse = -kInf;
-    return;
-  }
-  if (state.bad || state.max == -kInf) {
-    FillRow(dst, dim, kNaN);
-    if (lse != nullptr) *lse = state.bad ? kNaN : -kInf;
-    return;
-  }
-  const float inverse = 1.0f / state.sum;
-  for (size_t d = 0; d < dim; ++d) dst[d] = acc[d] * inverse;
-  if (lse != nullptr) *lse = LogSumExp(state.max, state.sum);
-}
 
 // One block of `rows` query rows (first row i0) of query head `head` in the
 // group, against keys packed in s.k_pack / s.v_pack (keys_packed of them).
@@ -124,96 +104,10 @@ void FlashGroup(const GroupTask& t, size_t block_begin, size_t block_end, size_t
   }
 }
 
-// sum_d a[d] * b[d]; a is padded with zeros to whole vectors, b is not.
-inline float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t dim) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  VF sum0 = hn::Zero(d), sum1 = hn::Zero(d);
-  size_t i = 0;
-  for (; i + 2 * N <= dim; i += 2 * N) {
-    sum0 = hn::MulAdd(hn::Load(d, a + i), hn::LoadU(d, b + i), sum0);
-    sum1 = hn::MulAdd(hn::Load(d, a + i + N), hn::LoadU(d, b + i + N), sum1);
-  }
-  for (; i + N <= dim; i += N) sum0 = hn::MulAdd(hn::Load(d, a + i), hn::LoadU(d, b + i), sum0);
-  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(sum0, sum1)));
-  for (; i < dim; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-// acc[d] += p * v[d].
-inline void AddScaled(float* HWY_RESTRICT acc, float p, const float* HWY_RESTRICT v, size_t dim) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  const VF vp = hn::Set(d, p);
-  size_t i = 0;
-  for (; i + N <= dim; i += N) {
-    hn::StoreU(hn::MulAdd(vp, hn::LoadU(d, v + i), hn::LoadU(d, acc + i)), d, acc + i);
-  }
-  for (; i < dim; ++i) acc[i] += p * v[i];
-}
-
-// Keys [key_begin, key_end) for the group's rows (query head r / q_len,
-// position r % q_len), as unnormalised partial results: partial[r] holds
-// the output sum, then m (NaN when bad) and l; see PartialStride. With
-// partial == nullptr the chunk holds every key the rows see (one chunk), and
-// the rows are finished here: out and lse written, no merge to follow.
+// The decode path with float32 products (decode-inl.h).
 void DecodeChunk(const GroupTask& t, size_t key_begin, size_t key_end, float* partial,
                  void* scratch) {
-  const size_t dim = t.head_dim, rows = t.group * t.q_len;
-  Bump bump(scratch);
-  const DecodeScratch s(bump, dim, rows);
-  OnlineRow state[kDecodeRows];
-  size_t limit[kDecodeRows];
-  for (size_t r = 0; r < rows; ++r) {
-    const size_t head = r / t.q_len, i = r % t.q_len;
-    const float* q =
-        t.q + static_cast<ptrdiff_t>(head) * t.q_head + static_cast<ptrdiff_t>(i) * t.q_pos;
-    float* qs = s.q + r * s.q_stride;
-    for (size_t d = 0; d < dim; ++d) qs[d] = q[d] * t.scale;
-    std::fill(qs + dim, qs + s.q_stride, 0.0f);
-    std::fill(s.acc + r * dim, s.acc + (r + 1) * dim, 0.0f);
-    state[r] = OnlineRow();
-    limit[r] = std::min(t.Limit(i), key_end);
-  }
-  for (size_t j0 = key_begin; j0 < key_end; j0 += kDecodeBlock) {
-    const size_t keys = std::min(kDecodeBlock, key_end - j0);
-    // Each key row is read once and used by every query row that sees it.
-    for (size_t j = 0; j < keys; ++j) {
-      const float* key = t.k + static_cast<ptrdiff_t>(j0 + j) * t.k_pos;
-      for (size_t r = 0; r < rows; ++r) {
-        if (j0 + j < limit[r]) s.scores[r * kDecodeBlock + j] = Dot(s.q + r * s.q_stride, key, dim);
-      }
-    }
-    for (size_t r = 0; r < rows; ++r) {
-      const size_t visible = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
-      float* p = s.scores + r * kDecodeBlock;
-      const float correction = OnlineSoftmaxUpdate(p, visible, keys, &state[r]);
-      float* acc = s.acc + r * dim;
-      if (correction != 1.0f) ScaleRow(acc, dim, correction);
-      if (state[r].bad) continue;
-      // Only visible keys: a NaN in a later value row cannot leak back.
-      for (size_t j = 0; j < visible; ++j) {
-        AddScaled(acc, p[j], t.v + static_cast<ptrdiff_t>(j0 + j) * t.v_pos, dim);
-      }
-    }
-  }
-  if (partial == nullptr) {
-    for (size_t r = 0; r < rows; ++r) {
-      const size_t head = r / t.q_len, i = r % t.q_len;
-      FinishRow(
-          s.acc + r * dim, state[r], limit[r] > 0, dim,
-          t.out + static_cast<ptrdiff_t>(head) * t.out_head + static_cast<ptrdiff_t>(i) * t.out_pos,
-          t.Lse(head, i));
-    }
-    return;
-  }
-  const size_t stride = PartialStride(dim);
-  for (size_t r = 0; r < rows; ++r) {
-    float* dst = partial + r * stride;
-    std::copy(s.acc + r * dim, s.acc + (r + 1) * dim, dst);
-    dst[dim] = state[r].bad ? std::numeric_limits<float>::quiet_NaN() : state[r].max;
-    dst[dim + 1] = state[r].sum;
-  }
+  DecodeRows<ExactProducts>(t, t.k, t.v, key_begin, key_end, partial, scratch);
 }
 
 // Rows [row_begin, row_end) of query head `head` in the group: each row's
@@ -233,7 +127,7 @@ void ProbabilityRows(const GroupTask& t, size_t head, size_t row_begin, size_t r
     float* row = probabilities + i * kv_len_padded;
     const size_t limit = t.Limit(i);
     for (size_t j = 0; j < limit; ++j) {
-      row[j] = Dot(qs, t.k + static_cast<ptrdiff_t>(j) * t.k_pos, dim);
+      row[j] = Dot1<ExactProducts>(qs, t.k + static_cast<ptrdiff_t>(j) * t.k_pos, dim);
     }
     CausalSoftmaxRow(row, limit, kv_len_padded, 1.0f);
   }
@@ -325,12 +219,14 @@ void CheckNoSelfOverlap(const char* what, const Strides& s, size_t batch, size_t
   }
 }
 
-bool SpansOverlap(const float* a, const Span& sa, const float* b, const Span& sb) {
+// a and b hold elements of a_bytes and b_bytes each (float or bf16).
+bool SpansOverlap(const void* a, const Span& sa, int64_t a_bytes, const void* b, const Span& sb,
+                  int64_t b_bytes) {
   if (sa.empty || sb.empty) return false;
-  const auto a0 = reinterpret_cast<intptr_t>(a) + sa.low * 4,
-             a1 = reinterpret_cast<intptr_t>(a) + (sa.high + 1) * 4;
-  const auto b0 = reinterpret_cast<intptr_t>(b) + sb.low * 4,
-             b1 = reinterpret_cast<intptr_t>(b) + (sb.high + 1) * 4;
+  const auto a0 = reinterpret_cast<intptr_t>(a) + sa.low * a_bytes,
+             a1 = reinterpret_cast<intptr_t>(a) + (sa.high + 1) * a_bytes;
+  const auto b0 = reinterpret_cast<intptr_t>(b) + sb.low * b_bytes,
+             b1 = reinterpret_cast<intptr_t>(b) + (sb.high + 1) * b_bytes;
   return a0 < b1 && b0 < a1;
 }
 
@@ -376,18 +272,26 @@ SharedScratch CarveShared(Bump& bump, const AttentionProblem& p) {
   return s;
 }
 
-GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g) {
+// bf16_kernel: the bf16 path's, or nullptr.
+GroupTask MakeTask(const AttentionProblem& p, size_t b, size_t g, const Bf16Kernel* bf16_kernel) {
   const size_t group = Group(p);
   const auto ib = static_cast<ptrdiff_t>(b), ih = static_cast<ptrdiff_t>(g * group),
              ig = static_cast<ptrdiff_t>(g);
+  const ptrdiff_t q_at = ib * p.q_strides.batch + ih * p.q_strides.head,
+                  k_at = ib * p.k_strides.batch + ig * p.k_strides.head,
+                  v_at = ib * p.v_strides.batch + ig * p.v_strides.head;
   GroupTask t;
-  t.q = p.q + ib * p.q_strides.batch + ih * p.q_strides.head;
+  t.q = p.q == nullptr ? nullptr : p.q + q_at;
   t.q_pos = p.q_strides.position;
   t.q_head = p.q_strides.head;
-  t.k = p.k + ib * p.k_strides.batch + ig * p.k_strides.head;
+  t.k = p.k == nullptr ? nullptr : p.k + k_at;
   t.k_pos = p.k_strides.position;
-  t.v = p.v + ib * p.v_strides.batch + ig * p.v_strides.head;
+  t.v = p.v == nullptr ? nullptr : p.v + v_at;
   t.v_pos = p.v_strides.position;
+  t.q_bf16 = p.q_bf16 == nullptr ? nullptr : p.q_bf16 + q_at;
+  t.k_bf16 = p.k_bf16 == nullptr ? nullptr : p.k_bf16 + k_at;
+  t.v_bf16 = p.v_bf16 == nullptr ? nullptr : p.v_bf16 + v_at;
+  t.bf16_kernel = bf16_kernel;
   t.out = p.out + ib * p.out_strides.batch + ih * p.out_strides.head;
   t.out_pos = p.out_strides.position;
   t.out_head = p.out_strides.head;
@@ -466,6 +370,10 @@ AttentionProblem CheckAttentionShape(const AttentionShape& shape, const Attentio
   if (options.run.num_threads < 0) {
     ThrowInvalid("expected num_threads >= 0, got " + std::to_string(options.run.num_threads));
   }
+  if (options.precision != Precision::kFloat32 && options.precision != Precision::kBFloat16) {
+    ThrowInvalid("expected precision kFloat32 or kBFloat16, got the value " +
+                 std::to_string(static_cast<int>(options.precision)));
+  }
   if (!std::isfinite(options.scale)) {
     ThrowInvalid("expected a finite scale (0 for 1/sqrt(head_dim)), got " +
                  std::to_string(options.scale));
@@ -489,17 +397,29 @@ AttentionProblem CheckAttentionShape(const AttentionShape& shape, const Attentio
       options.scale != 0.0f ? options.scale : 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
   p.lse = options.lse;
   p.probabilities = options.probabilities;
+  p.precision = options.precision;
   return p;
 }
 
-AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Strides q_strides,
-                                const float* k, Strides k_strides, const float* v,
-                                Strides v_strides, float* out, Strides out_strides,
-                                const AttentionOptions& options) {
+namespace {
+
+// The checks of both CheckAttention overloads; T: float or uint16_t (bf16).
+template <typename T>
+AttentionProblem CheckAttentionTensors(const AttentionShape& shape, const T* q, Strides q_strides,
+                                       const T* k, Strides k_strides, const T* v, Strides v_strides,
+                                       float* out, Strides out_strides,
+                                       const AttentionOptions& options) {
   AttentionProblem p = CheckAttentionShape(shape, options);
-  p.q = q;
-  p.k = k;
-  p.v = v;
+  if constexpr (sizeof(T) == sizeof(float)) {
+    p.q = q;
+    p.k = k;
+    p.v = v;
+  } else {
+    p.q_bf16 = q;
+    p.k_bf16 = k;
+    p.v_bf16 = v;
+    p.precision = Precision::kBFloat16;
+  }
   p.out = out;
   p.q_strides = q_strides;
   p.k_strides = k_strides;
@@ -526,9 +446,10 @@ AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Str
   CheckLengths("kv_lengths", p.kv_lengths, p.batch, p.kv_len);
   struct Named {
     const char* name;
-    const float* base;
+    const void* base;
     Span span;
   };
+  constexpr auto kInputBytes = static_cast<int64_t>(sizeof(T)), kFloatBytes = int64_t{4};
   const Named inputs[] = {{"q", q, q_span},
                           {"k", k, p.kv_len > 0 ? k_span : Span()},
                           {"v", v, p.kv_len > 0 ? v_span : Span()}};
@@ -538,19 +459,39 @@ AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Str
       {"probabilities", p.probabilities, p.probabilities != nullptr ? probs_span : Span()}};
   for (size_t i = 0; i < 3; ++i) {
     for (const Named& input : inputs) {
-      if (SpansOverlap(outputs[i].base, outputs[i].span, input.base, input.span)) {
+      if (SpansOverlap(outputs[i].base, outputs[i].span, kFloatBytes, input.base, input.span,
+                       kInputBytes)) {
         ThrowInvalid(std::string("expected ") + outputs[i].name + " not to overlap " + input.name +
                      ", got overlapping arrays");
       }
     }
     for (size_t j = i + 1; j < 3; ++j) {
-      if (SpansOverlap(outputs[i].base, outputs[i].span, outputs[j].base, outputs[j].span)) {
+      if (SpansOverlap(outputs[i].base, outputs[i].span, kFloatBytes, outputs[j].base,
+                       outputs[j].span, kFloatBytes)) {
         ThrowInvalid(std::string("expected ") + outputs[i].name + " not to overlap " +
                      outputs[j].name + ", got overlapping arrays");
       }
     }
   }
   return p;
+}
+
+}  // namespace
+
+AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Strides q_strides,
+                                const float* k, Strides k_strides, const float* v,
+                                Strides v_strides, float* out, Strides out_strides,
+                                const AttentionOptions& options) {
+  return CheckAttentionTensors(shape, q, q_strides, k, k_strides, v, v_strides, out, out_strides,
+                               options);
+}
+
+AttentionProblem CheckAttention(const AttentionShape& shape, const uint16_t* q, Strides q_strides,
+                                const uint16_t* k, Strides k_strides, const uint16_t* v,
+                                Strides v_strides, float* out, Strides out_strides,
+                                const AttentionOptions& options) {
+  return CheckAttentionTensors(shape, q, q_strides, k, k_strides, v, v_strides, out, out_strides,
+                               options);
 }
 
 ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
@@ -560,7 +501,13 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
   CarveShared(shared, p);
   needs.shared = shared.used();
   Bump flash, decode, probs;
-  if (AnyFlashes(p)) FlashScratch(flash, p.head_dim, p.kv_len);
+  if (AnyFlashes(p)) {
+    if (p.precision == Precision::kBFloat16) {
+      FlashBf16Scratch(flash, p.head_dim, p.kv_len);
+    } else {
+      FlashScratch(flash, p.head_dim, p.kv_len);
+    }
+  }
   if (AnyDecodes(p)) {
     DecodeScratch(decode, p.head_dim, std::min(kDecodeRows, Group(p) * p.q_len));
   }
@@ -583,8 +530,16 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   Bump shared_bump(scratch.shared());
   const SharedScratch shared = CarveShared(shared_bump, p);
 
+  // The float32 or the bf16 path's per-target functions, once per call.
+  const AttentionPath path =
+      p.precision == Precision::kBFloat16
+          ? Bf16AttentionPath()
+          : AttentionPath{&MHSA_DISPATCH(FlashGroup), &MHSA_DISPATCH(DecodeChunk),
+                          &MHSA_DISPATCH(ProbabilityRows), kQueryBlock, Bf16Kernel{}};
+  const Bf16Kernel* bf16_kernel = p.precision == Precision::kBFloat16 ? &path.bf16_kernel : nullptr;
+  const size_t query_block = path.query_block;
   const size_t pairs = p.batch * p.num_kv_heads;
-  const size_t blocks = (p.q_len + kQueryBlock - 1) / kQueryBlock;
+  const size_t blocks = (p.q_len + query_block - 1) / query_block;
   // Flash tasks: a whole (sequence, K/V head) pair, or, with fewer pairs than
   // threads, the query blocks i and n-1-i of one (later blocks see more keys,
   // so every task costs about the same). Decode tasks: one chunk of keys.
@@ -592,12 +547,12 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
       !AnyFlashes(p) ? 0 : (pairs >= static_cast<size_t>(threads) ? 1 : (blocks + 1) / 2);
   const size_t decode_chunks = AnyDecodes(p) ? DecodeChunks(p) : 0;
   const size_t chunks = std::max(flash_chunks, decode_chunks);
-  const auto flash = &MHSA_DISPATCH(FlashGroup);  // Once per call.
-  const auto decode = &MHSA_DISPATCH(DecodeChunk);
+  const FlashGroupFn flash = path.flash;
+  const DecodeChunkFn decode = path.decode;
   ParallelFor(threads, pairs * chunks, [&](size_t task, int thread) {
     const size_t pair = task / chunks, chunk = task % chunks;
     const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
-    const GroupTask t = MakeTask(p, b, g);
+    const GroupTask t = MakeTask(p, b, g, bf16_kernel);
     if (t.q_len == 0) return;
     void* own = scratch.thread(thread);
     if (Decodes(p, t.q_len)) {
@@ -611,7 +566,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
       decode(t, begin, std::min(t.kv_len, begin + kDecodeChunk), partial, own);
       return;
     }
-    const size_t n = (t.q_len + kQueryBlock - 1) / kQueryBlock;
+    const size_t n = (t.q_len + query_block - 1) / query_block;
     if (flash_chunks == 1) {
       if (chunk == 0) flash(t, 0, n, kNoBlock, own);
       return;
@@ -624,7 +579,7 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   if (decode_chunks > 1) {
     ParallelFor(threads, pairs, [&](size_t pair, int) {
       const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
-      const GroupTask t = MakeTask(p, b, g);
+      const GroupTask t = MakeTask(p, b, g, bf16_kernel);
       if (t.q_len == 0 || !Decodes(p, t.q_len)) return;
       MergeChunks(t,
                   shared.partials + pair * decode_chunks * kDecodeRows * PartialStride(p.head_dim));
@@ -632,17 +587,17 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   }
 
   if (p.probabilities != nullptr) {
-    const auto rows = &MHSA_DISPATCH(ProbabilityRows);
+    const ProbabilityRowsFn rows = path.probability_rows;
     const size_t head_pairs = p.batch * p.num_heads;
     ParallelFor(threads, head_pairs * blocks, [&](size_t task, int thread) {
       const size_t pair = task / blocks, block = task % blocks;
       const size_t b = pair / p.num_heads, h = pair % p.num_heads;
       const size_t group = Group(p);
-      const GroupTask t = MakeTask(p, b, h / group);
-      const size_t begin = block * kQueryBlock;
+      const GroupTask t = MakeTask(p, b, h / group, bf16_kernel);
+      const size_t begin = block * query_block;
       if (begin >= t.q_len) return;
       const size_t head = h % group;
-      rows(t, head, begin, std::min(t.q_len, begin + kQueryBlock),
+      rows(t, head, begin, std::min(t.q_len, begin + query_block),
            p.probabilities + (b * p.num_heads + h) * p.q_len * p.kv_len, p.kv_len,
            scratch.thread(thread));
     });

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "blocking.h"
+#include "gemm_bf16.h"
 #include "mhsa/attention.h"
 #include "workspace.h"
 
@@ -29,6 +30,13 @@ struct AttentionProblem {
   float scale = 1.0f;              // never 0 here: the default is resolved
   float* lse = nullptr;            // [batch][num_heads][q_len] or nullptr
   float* probabilities = nullptr;  // [batch][num_heads][q_len][kv_len] or nullptr
+  // kBFloat16: the bf16 path (attention_bf16.cc). A tensor given as bf16 is
+  // here instead of above (q may be float while k and v are bf16: the
+  // layer's KV cache); bf16 tensors imply kBFloat16.
+  Precision precision = Precision::kFloat32;
+  const uint16_t* q_bf16 = nullptr;
+  const uint16_t* k_bf16 = nullptr;
+  const uint16_t* v_bf16 = nullptr;
 };
 
 // Checks the sizes and options (throws std::invalid_argument) and returns the
@@ -36,9 +44,14 @@ struct AttentionProblem {
 AttentionProblem CheckAttentionShape(const AttentionShape& shape, const AttentionOptions& options);
 
 // Checks every public argument (throws std::invalid_argument) and returns
-// the problem with defaults resolved.
+// the problem with defaults resolved; bf16 tensors set the problem's
+// precision to kBFloat16.
 AttentionProblem CheckAttention(const AttentionShape& shape, const float* q, Strides q_strides,
                                 const float* k, Strides k_strides, const float* v,
+                                Strides v_strides, float* out, Strides out_strides,
+                                const AttentionOptions& options);
+AttentionProblem CheckAttention(const AttentionShape& shape, const uint16_t* q, Strides q_strides,
+                                const uint16_t* k, Strides k_strides, const uint16_t* v,
                                 Strides v_strides, float* out, Strides out_strides,
                                 const AttentionOptions& options);
 
@@ -63,6 +76,12 @@ struct GroupTask {
   ptrdiff_t k_pos;
   const float* v;
   ptrdiff_t v_pos;
+  // The bf16 path: tensors given as bf16 (then the float pointer is null),
+  // and the GEMM kernel chosen for the call.
+  const uint16_t* q_bf16;
+  const uint16_t* k_bf16;
+  const uint16_t* v_bf16;
+  const Bf16Kernel* bf16_kernel;
   float* out;
   ptrdiff_t out_pos, out_head;
   float* lse;        // row 0 of the group's first head, or nullptr
@@ -86,6 +105,28 @@ struct GroupTask {
   }
 };
 
+// The per-target functions of one attention path (float32 or bf16),
+// looked up once per call.
+using FlashGroupFn = void (*)(const GroupTask& t, size_t block_begin, size_t block_end,
+                              size_t mirror, void* scratch);
+using DecodeChunkFn = void (*)(const GroupTask& t, size_t key_begin, size_t key_end, float* partial,
+                               void* scratch);
+using ProbabilityRowsFn = void (*)(const GroupTask& t, size_t head, size_t row_begin,
+                                   size_t row_end, float* probabilities, size_t kv_len_padded,
+                                   void* scratch);
+struct AttentionPath {
+  FlashGroupFn flash;
+  DecodeChunkFn decode;
+  ProbabilityRowsFn probability_rows;
+  size_t query_block;      // Rows per flash block: kQueryBlock or kBf16QueryBlock.
+  Bf16Kernel bf16_kernel;  // The bf16 path's GEMM kernel (unused in float32).
+};
+
+// The bf16 path for the chosen target and bf16 kernel (attention_bf16.cc),
+// its per-thread flash scratch, and the target its code was compiled for.
+AttentionPath Bf16AttentionPath();
+int64_t AttentionBf16CompiledTarget();
+
 // Per-thread scratch of the flash path for one group task: q of one query
 // block packed (scaled), k and v of every key the task's blocks see packed
 // once, the score block (p in place), the output accumulators.
@@ -97,6 +138,29 @@ struct FlashScratch {
         v_pack(bump.Take<float>(RoundUp(head_dim, kPanel) * kv_len)),
         scores(bump.Take<float>(kQueryBlock * kKeyBlock)),
         acc(bump.Take<float>(kQueryBlock * head_dim)) {}
+};
+
+// Per-thread scratch of the bf16 flash path for one group task: one query
+// block's q * scale (float) and its packing by the bf16 kernel (rounded),
+// k and v of every key the task's blocks see packed once (bf16, the layout
+// of gemm_bf16.h), the score block (p in place) and p packed (rounded), the
+// output accumulators. Packed A is sized for every kernel (MaxPackedABytes),
+// so the scratch does not depend on the one chosen.
+struct FlashBf16Scratch {
+  float* q_rows;
+  void* q_pack;
+  uint16_t *k_pack, *v_pack;
+  float* scores;
+  void* p_pack;
+  float* acc;
+  FlashBf16Scratch(Bump& bump, size_t head_dim, size_t kv_len)
+      : q_rows(bump.Take<float>(kBf16QueryBlock * head_dim)),
+        q_pack(bump.Take<char>(MaxPackedABytes(kBf16QueryBlock, head_dim))),
+        k_pack(bump.Take<uint16_t>(PackedBf16BElements(kv_len, head_dim))),
+        v_pack(bump.Take<uint16_t>(PackedBf16BElements(head_dim, kv_len))),
+        scores(bump.Take<float>(kBf16QueryBlock * kKeyBlock)),
+        p_pack(bump.Take<char>(MaxPackedABytes(kBf16QueryBlock, kKeyBlock))),
+        acc(bump.Take<float>(kBf16QueryBlock * head_dim)) {}
 };
 
 // Per-thread scratch of the decode path for up to `rows` (<= kDecodeRows)

@@ -1,9 +1,11 @@
-// Bulk float <-> bf16 conversions, one copy per SIMD target. Bit-for-bit the
-// scalar FloatToBf16 / Bf16ToFloat of bf16.h (tested), which the tails use.
+// Bulk float <-> bf16 conversions, one copy per SIMD target (the vector
+// pieces are bf16-inl.h's). Bit-for-bit the scalar FloatToBf16 /
+// Bf16ToFloat of bf16.h (tested), which the tails use.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "bf16.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include "bf16-inl.h"
 #include "bf16.h"
 #include "hwy/highway.h"
 
@@ -17,24 +19,10 @@ void FloatToBf16Target(const float* HWY_RESTRICT src, uint16_t* HWY_RESTRICT dst
   const hn::RebindToSigned<decltype(df)> di;
   const hn::Rebind<uint16_t, decltype(df)> du16;
   const size_t n = hn::Lanes(df);
-  const auto one = hn::Set(di, 1);
-  const auto round = hn::Set(di, 0x7FFF);
-  const auto quiet = hn::Set(di, 0x0040);
   size_t i = 0;
   for (; i + n <= count; i += n) {
-    const auto v = hn::LoadU(df, src + i);
-    const auto bits = hn::BitCast(di, v);
-    // Logical shifts: the sign bit must not spread. ShiftRight on a signed
-    // lane is arithmetic, so shift the unsigned view.
-    const hn::RebindToUnsigned<decltype(df)> du;
-    const auto upper = [&](decltype(bits) x) {
-      return hn::BitCast(di, hn::ShiftRight<16>(hn::BitCast(du, x)));
-    };
-    // Ties to even, as in the scalar FloatToBf16.
-    const auto rounded = upper(hn::Add(bits, hn::Add(round, hn::And(upper(bits), one))));
-    const auto nan = hn::Or(upper(bits), quiet);
-    const auto h = hn::IfThenElse(hn::RebindMask(di, hn::IsNaN(v)), nan, rounded);
-    // Every lane is now in [0, 0xFFFF], so the saturating demotion is exact.
+    // Every lane is in [0, 0xFFFF], so the saturating demotion is exact.
+    const auto h = hn::BitCast(di, Bf16BitsOf(df, hn::LoadU(df, src + i)));
     hn::StoreU(hn::DemoteTo(du16, h), du16, dst + i);
   }
   for (; i < count; ++i) dst[i] = FloatToBf16(src[i]);
@@ -42,14 +30,9 @@ void FloatToBf16Target(const float* HWY_RESTRICT src, uint16_t* HWY_RESTRICT dst
 
 void Bf16ToFloatTarget(const uint16_t* HWY_RESTRICT src, float* HWY_RESTRICT dst, size_t count) {
   const hn::ScalableTag<float> df;
-  const hn::RebindToUnsigned<decltype(df)> du;
-  const hn::Rebind<uint16_t, decltype(df)> du16;
   const size_t n = hn::Lanes(df);
   size_t i = 0;
-  for (; i + n <= count; i += n) {
-    const auto wide = hn::PromoteTo(du, hn::LoadU(du16, src + i));
-    hn::StoreU(hn::BitCast(df, hn::ShiftLeft<16>(wide)), df, dst + i);
-  }
+  for (; i + n <= count; i += n) hn::StoreU(LoadBf16AsFloat(df, src + i), df, dst + i);
   for (; i < count; ++i) dst[i] = Bf16ToFloat(src[i]);
 }
 

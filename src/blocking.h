@@ -37,6 +37,12 @@ inline constexpr size_t kMC = 96;
 inline constexpr size_t kQueryBlock = 48;
 inline constexpr size_t kKeyBlock = 256;
 static_assert(kKeyBlock % kPanel == 0, "key blocks start on key panels");
+// The bf16 flash path's query block: two 32-row AMX tiles (48 would leave
+// the second one half empty), 5 x 12 + 4 rows for the 12-row kernels (the
+// last 4 take their short 4-row tile). 64 x 256 float scores (64 KiB) and
+// their bf16 copy (32 KiB) stay in L2 with the bf16 k and v of the block.
+// Rows are independent, so the block size changes no result.
+inline constexpr size_t kBf16QueryBlock = 64;
 
 // Decoding: when a K/V head's group has at most kDecodeRows query rows (one
 // token of each of up to 8 query heads, say), a register tile of 12 rows

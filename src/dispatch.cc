@@ -1,11 +1,13 @@
 #include "dispatch.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "gemm_bf16.h"
 #include "mhsa/mhsa.h"
 
 namespace mhsa {
@@ -39,17 +41,17 @@ std::string Quoted(const std::string& name) {
   return quoted;
 }
 
-// The usable target named `name` in any case, or 0 with `*error` saying what
-// was expected. `what` names where the name came from.
-int64_t Find(const std::string& name, const char* what, std::string* error) {
+// The usable target named `name` in any case, or one with target 0 and
+// `*error` saying what was expected. `what` names where the name came from.
+NamedTarget Find(const std::string& name, const char* what, std::string* error) {
   std::string known;
-  for (int64_t target : UsableTargets()) {
-    if (SameNameIgnoringCase(name, hwy::TargetName(target))) return target;
-    known += (known.empty() ? "" : ", ") + std::string(hwy::TargetName(target));
+  for (const NamedTarget& named : NamedTargets()) {
+    if (SameNameIgnoringCase(name, named.name.c_str())) return named;
+    known += (known.empty() ? "" : ", ") + named.name;
   }
   *error = std::string("mhsa: expected ") + what + " among " + known + " (any case), got " +
            Quoted(name);
-  return 0;
+  return NamedTarget{"", 0, -1};
 }
 
 // What MHSA_TARGET asks for, read once: the target it names, or the best one
@@ -73,14 +75,39 @@ std::vector<int64_t> UsableTargets() {
   return targets;
 }
 
+std::vector<NamedTarget> NamedTargets() {
+  std::vector<NamedTarget> names;
+  const int cpu = static_cast<int>(CpuBf16Instructions());
+  for (int64_t target : UsableTargets()) {
+    // Best first: AMX, then the dot-product instructions. A kernel extends
+    // the best target of its family only (AVX3, not also a better AVX3_*).
+    for (Bf16Instructions level : {Bf16Instructions::kAmx, Bf16Instructions::kDot}) {
+      if (static_cast<int>(level) > cpu) continue;
+      const Bf16Kernel* kernel = Bf16InstructionKernel(target, level);
+      if (kernel == nullptr) continue;
+      bool listed = false;
+      for (const NamedTarget& named : names) listed = listed || named.name == kernel->name;
+      if (!listed) names.push_back({kernel->name, target, static_cast<int>(level)});
+    }
+    names.push_back({hwy::TargetName(target), target, static_cast<int>(Bf16Instructions::kNone)});
+  }
+  return names;
+}
+
 TargetChoice ChooseTarget(const char* env) {
   TargetChoice choice;
-  if (env != nullptr && *env != '\0') choice.target = Find(env, "MHSA_TARGET", &choice.error);
+  if (env != nullptr && *env != '\0') {
+    const NamedTarget named = Find(env, "MHSA_TARGET", &choice.error);
+    choice.target = named.target;
+    choice.bf16_level = named.bf16_level;
+  }
   // A library must not print or throw at first use: an unusable name falls
   // back to the best target, and TargetEnvironmentError() says why.
   if (choice.target == 0) choice.target = UsableTargets().front();
   return choice;
 }
+
+int EnvironmentBf16Level() { return EnvironmentChoice().bf16_level; }
 
 int64_t ChosenTarget() {
   int64_t target = chosen.load(std::memory_order_relaxed);
@@ -92,11 +119,19 @@ int64_t ChosenTarget() {
   return target;
 }
 
-const char* ActiveTarget() { return hwy::TargetName(ChosenTarget()); }
+// The instruction kernel's name when one serves the bf16 products, else
+// the SIMD target's.
+const char* ActiveTarget() {
+  const int64_t target = ChosenTarget();
+  const auto level = static_cast<Bf16Instructions>(std::min(
+      static_cast<int>(CpuBf16Instructions()), static_cast<int>(AllowedBf16Instructions())));
+  const Bf16Kernel* kernel = Bf16InstructionKernel(target, level);
+  return kernel != nullptr ? kernel->name : hwy::TargetName(target);
+}
 
 std::vector<std::string> AvailableTargets() {
   std::vector<std::string> names;
-  for (int64_t target : UsableTargets()) names.emplace_back(hwy::TargetName(target));
+  for (const NamedTarget& named : NamedTargets()) names.push_back(named.name);
   return names;
 }
 
@@ -105,12 +140,14 @@ std::string TargetEnvironmentError() { return EnvironmentChoice().error; }
 void SetTarget(const std::string& name) {
   if (name.empty()) {
     chosen.store(UsableTargets().front());
+    SetBf16Instructions(Bf16Instructions::kAmx);  // The best: all allowed.
     return;
   }
   std::string error;
-  const int64_t target = Find(name, "a SIMD target", &error);
-  if (target == 0) throw std::invalid_argument(error);
-  chosen.store(target);
+  const NamedTarget named = Find(name, "a SIMD target", &error);
+  if (named.target == 0) throw std::invalid_argument(error);
+  chosen.store(named.target);
+  SetBf16Instructions(static_cast<Bf16Instructions>(named.bf16_level));
 }
 
 }  // namespace mhsa

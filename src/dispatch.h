@@ -27,16 +27,34 @@ int64_t ChosenTarget();
 // target bits.
 std::vector<int64_t> UsableTargets();
 
+// The names MHSA_TARGET and SetTarget accept, best first: each usable SIMD
+// target, preceded by its pseudo-targets (the bf16 instruction kernels that
+// extend it and that this CPU runs, e.g. "AVX3_AMX", "AVX3_BF16"), with the
+// bf16 instructions each allows (Bf16Instructions as an int: a SIMD
+// target's name allows none).
+struct NamedTarget {
+  std::string name;
+  int64_t target;
+  int bf16_level;
+};
+std::vector<NamedTarget> NamedTargets();
+
 // What an MHSA_TARGET value selects: the usable target it names in any case
 // (error empty), or, for a null or empty value, the best target (error
 // empty), or, for any other value, the best target and an error naming the
-// value and the usable targets. The library reads the variable once, through
-// this, at first use; tests call it with their own values.
+// value and the usable targets. bf16_level: the bf16 instructions the name
+// allows, or -1 when it names none (then MHSA_BF16_INSTRUCTIONS decides).
+// The library reads the variable once, through this, at first use; tests
+// call it with their own values.
 struct TargetChoice {
   int64_t target = 0;
+  int bf16_level = -1;
   std::string error;
 };
 TargetChoice ChooseTarget(const char* env);
+
+// The bf16_level of MHSA_TARGET's choice (read once).
+int EnvironmentBf16Level();
 
 // Position of `target` in a table made by HWY_EXPORT, in the layout that
 // hwy::ChosenTarget::GetIndex uses: entry 0 is Highway's own initialising

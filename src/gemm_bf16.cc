@@ -62,7 +62,11 @@ namespace {
 // -1 until first use, then a Bf16Instructions value.
 std::atomic<int> allowed{-1};
 
+// MHSA_TARGET decides when it names a usable target (a pseudo-target allows
+// its instructions, a SIMD target none); MHSA_BF16_INSTRUCTIONS otherwise.
 Bf16Instructions FromEnvironment() {
+  const int named = EnvironmentBf16Level();
+  if (named >= 0) return static_cast<Bf16Instructions>(named);
   const char* env = std::getenv("MHSA_BF16_INSTRUCTIONS");
   if (env == nullptr) return Bf16Instructions::kAmx;
   if (std::strcmp(env, "0") == 0 || std::strcmp(env, "none") == 0) return Bf16Instructions::kNone;
@@ -90,20 +94,48 @@ Bf16Instructions CpuBf16Instructions() {
   return Bf16Instructions::kNone;
 }
 
+const Bf16Kernel* Bf16InstructionKernel(int64_t target, Bf16Instructions level) {
+#if defined(__x86_64__)
+  if (target <= HWY_AVX3) {  // AVX3 or a better x86 target: all have AVX-512.
+    if (level == Bf16Instructions::kAmx) return &AmxBf16Kernel();
+    if (level == Bf16Instructions::kDot) return &Avx512Bf16Kernel();
+  }
+#elif defined(__aarch64__)
+  if (target == HWY_NEON && level != Bf16Instructions::kNone) return &NeonBf16Kernel();
+#else
+  (void)target;
+  (void)level;
+#endif
+  return nullptr;
+}
+
 Bf16Kernel ChosenBf16Kernel() {
   const int64_t target = ChosenTarget();
   // The lower of what the CPU has and what is allowed.
   const auto level = static_cast<Bf16Instructions>(std::min(
       static_cast<int>(CpuBf16Instructions()), static_cast<int>(AllowedBf16Instructions())));
-#if defined(__x86_64__)
-  if (target <= HWY_AVX3) {  // AVX3 or a better x86 target: all have AVX-512.
-    if (level == Bf16Instructions::kAmx) return AmxBf16Kernel();
-    if (level == Bf16Instructions::kDot) return Avx512Bf16Kernel();
-  }
-#elif defined(__aarch64__)
-  if (target == HWY_NEON && level != Bf16Instructions::kNone) return NeonBf16Kernel();
-#endif
+  if (const Bf16Kernel* kernel = Bf16InstructionKernel(target, level)) return *kernel;
   return HWY_DISPATCH_TABLE(HwyBf16Kernel)[DispatchIndex(target)]();
+}
+
+size_t MaxPackedABytes(size_t m, size_t k) {
+  size_t bytes = 0;
+  // The usable targets, as UsableTargets() but read once and without
+  // allocating: this runs in every call's scratch sizing, and
+  // hwy::SupportedTargets() costs a few percent of a layer call there.
+  static const int64_t usable = HWY_TARGETS & hwy::SupportedTargets();
+  for (int64_t rest = usable; rest != 0; rest &= rest - 1) {
+    const int64_t target = rest & -rest;
+    bytes = std::max(bytes,
+                     HWY_DISPATCH_TABLE(HwyBf16Kernel)[DispatchIndex(target)]().PackedABytes(m, k));
+    for (Bf16Instructions level : {Bf16Instructions::kDot, Bf16Instructions::kAmx}) {
+      if (static_cast<int>(level) > static_cast<int>(CpuBf16Instructions())) continue;
+      if (const Bf16Kernel* kernel = Bf16InstructionKernel(target, level)) {
+        bytes = std::max(bytes, kernel->PackedABytes(m, k));
+      }
+    }
+  }
+  return bytes;
 }
 
 PackedBf16B::PackedBf16B(size_t n_in, size_t k_in)
@@ -162,21 +194,36 @@ void PackA(const Bf16Kernel& kernel, const uint16_t* a, size_t lda, size_t m, si
   kernel.pack_a_bf16(a, lda, m, k, dst);
 }
 
+// Below this many multiply-adds a parallel region costs more than it saves
+// (as in the float GEMM).
+constexpr double kMinParallelWork = 1 << 17;
+
 template <typename T>
-void GemmBf16Impl(const T* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
-                  const RunOptions& options) {
-  const Bf16Kernel kernel = ChosenBf16Kernel();  // Once per call.
+void GemmBf16Driver(const Bf16Kernel& kernel, const T* a, size_t lda, const PackedBf16B& b,
+                    float* c, size_t ldc, size_t m, int threads, const CallScratch& scratch) {
+  if (m == 0 || b.n == 0) return;
   const auto no_mask = static_cast<ptrdiff_t>(b.k + m + 1);
-  const size_t blocks = (m + kMC - 1) / kMC;
-  const int threads = ThreadsForCall(options);
-  // Per thread: the packed A of one task (96 rows x 512 steps: 96 KiB as
-  // bf16 pairs, 192 KiB as floats).
-  const CallScratch scratch(options, {0, kernel.PackedABytes(kMC, kKCBf16)}, threads);
-  // Each block of kMC rows is one task, owned by one thread, and sums over k
-  // in the same order whatever the thread count.
-  ParallelFor(threads, blocks, [&](size_t i, int thread) {
-    const size_t row = i * kMC;
+  if (static_cast<double>(m) * static_cast<double>(b.n) * static_cast<double>(b.k) <
+      kMinParallelWork) {
+    threads = 1;
+  }
+  // Tasks are blocks of kMC rows; with too few of them to keep every thread
+  // busy, the columns are split too (in whole panels), as in the float GEMM.
+  const size_t row_blocks = (m + kMC - 1) / kMC;
+  const size_t panels = (b.n + kBf16Panel - 1) / kBf16Panel;
+  const size_t wanted = 2 * static_cast<size_t>(threads);
+  const size_t col_parts =
+      row_blocks >= wanted ? 1 : std::min(panels, (wanted + row_blocks - 1) / row_blocks);
+  const size_t panels_per_part = (panels + col_parts - 1) / col_parts;
+  // Each task is owned by one thread and sums over k in the same order
+  // whatever the thread count.
+  ParallelFor(threads, row_blocks * col_parts, [&](size_t t, int thread) {
+    const size_t row = (t / col_parts) * kMC;
+    const size_t col = (t % col_parts) * panels_per_part * kBf16Panel;
+    if (col >= b.n) return;
     const size_t rows = std::min(kMC, m - row);
+    const size_t cols = std::min(panels_per_part * kBf16Panel, b.n - col);
+    const uint16_t* bp = b.data.data() + col / kBf16Panel * b.pairs() * kPairElements;
     void* a_pack = scratch.thread(thread);
     // k-blocks after the first add to C. k = 0 still runs one empty block,
     // which writes C = 0.
@@ -184,11 +231,22 @@ void GemmBf16Impl(const T* a, size_t lda, const PackedBf16B& b, float* c, size_t
     do {
       const size_t kc = std::min(kKCBf16, b.k - k0);
       PackA(kernel, a + row * lda + k0, lda, rows, kc, a_pack);
-      kernel.tiles(a_pack, rows, b.data.data() + k0 / 2 * kPairElements, b.pairs(), b.n, kc,
-                   c + row * ldc, ldc, k0 > 0, no_mask);
+      kernel.tiles(a_pack, rows, bp + k0 / 2 * kPairElements, b.pairs(), cols, kc,
+                   c + row * ldc + col, ldc, k0 > 0, no_mask);
       k0 += kc;
     } while (k0 < b.k);
   });
+}
+
+template <typename T>
+void GemmBf16Impl(const T* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
+                  const RunOptions& options) {
+  const Bf16Kernel kernel = ChosenBf16Kernel();  // Once per call.
+  const int threads = ThreadsForCall(options);
+  // Per thread: the packed A of one task (96 rows x 512 steps: 96 KiB as
+  // bf16 pairs, 192 KiB as floats).
+  const CallScratch scratch(options, {0, kernel.PackedABytes(kMC, kKCBf16)}, threads);
+  GemmBf16Driver(kernel, a, lda, b, c, ldc, m, threads, scratch);
 }
 
 }  // namespace
@@ -213,6 +271,13 @@ void GemmBf16(const float* a, size_t lda, const PackedBf16B& b, float* c, size_t
 void GemmBf16(const uint16_t* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
               const RunOptions& options) {
   GemmBf16Impl(a, lda, b, c, ldc, m, options);
+}
+
+ScratchNeeds GemmBf16Needs() { return {0, MaxPackedABytes(kMC, kKCBf16)}; }
+
+void GemmBf16WithScratch(const Bf16Kernel& kernel, const float* a, size_t lda, const PackedBf16B& b,
+                         float* c, size_t ldc, size_t m, int threads, const CallScratch& scratch) {
+  GemmBf16Driver(kernel, a, lda, b, c, ldc, m, threads, scratch);
 }
 
 }  // namespace mhsa

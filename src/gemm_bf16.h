@@ -32,6 +32,7 @@
 
 #include "aligned.h"
 #include "mhsa/attention.h"
+#include "workspace.h"
 
 namespace mhsa {
 
@@ -111,6 +112,18 @@ inline void SetBf16Instructions(bool enabled) {
 }
 Bf16Instructions AllowedBf16Instructions();
 
+// The instruction kernel that extends SIMD target `target` (a Highway target
+// bit) with bf16 instructions up to `level`, or nullptr: AVX3 and the better
+// x86 targets have AVX3_AMX (kAmx) and AVX3_BF16 (kDot), NEON has
+// NEON_BF16 (kDot). Whether this CPU runs it is not asked here.
+const Bf16Kernel* Bf16InstructionKernel(int64_t target, Bf16Instructions level);
+
+// Bytes of an m x k packed A that fit the layout of every kernel this build
+// and CPU could choose: scratch sized by it serves whichever kernel is
+// chosen when the call runs, so a workspace query does not depend on the
+// kernel (as the float path's does not depend on the target).
+size_t MaxPackedABytes(size_t m, size_t k);
+
 // Packed B in the layout above. `k` is the number of k steps.
 struct PackedBf16B {
   PackedBf16B() = default;
@@ -161,6 +174,16 @@ void GemmBf16(const float* a, size_t lda, const PackedBf16B& b, float* c, size_t
               const RunOptions& options = RunOptions());
 void GemmBf16(const uint16_t* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
               const RunOptions& options = RunOptions());
+
+// The same driver for a computation that owns its scratch (the layer's
+// projection): `kernel` chosen by the caller once per call, `threads`
+// threads, each per-thread part of `scratch` holding
+// GemmBf16Needs().per_thread bytes. With fewer blocks of kMC rows than
+// twice the threads (decoding: a few rows), the columns are split too, in
+// whole panels; every element is still summed by one task in one order.
+ScratchNeeds GemmBf16Needs();
+void GemmBf16WithScratch(const Bf16Kernel& kernel, const float* a, size_t lda, const PackedBf16B& b,
+                         float* c, size_t ldc, size_t m, int threads, const CallScratch& scratch);
 
 // The kernels behind ChosenBf16Kernel, for their own files.
 // AmxBf16Kernel and Avx512Bf16Kernel: x86-64 only; NeonBf16Kernel: aarch64 only.

@@ -5,8 +5,10 @@
 #include <utility>
 
 #include "attention.h"
+#include "bf16.h"
 #include "blocking.h"
 #include "gemm.h"
+#include "gemm_bf16.h"
 #include "parallel.h"
 
 namespace mhsa {
@@ -20,28 +22,53 @@ uint64_t NewWeightsId() {
 }  // namespace
 
 MultiHeadedSelfAttention::Impl::Impl(size_t embedding_dim_in, size_t head_dim_in,
-                                     size_t num_heads_in, std::vector<float> weights_in)
+                                     size_t num_heads_in, std::vector<float> weights_in,
+                                     Precision precision_in)
     : embedding_dim(embedding_dim_in),
       head_dim(head_dim_in),
       num_heads(num_heads_in),
+      precision(precision_in),
       weights(std::move(weights_in)),
-      packed(3 * num_heads * head_dim, embedding_dim),
       weights_id(NewWeightsId()) {
-  Repack(0, packed.n);
+  const size_t rows = 3 * num_heads * head_dim;
+  if (precision == Precision::kBFloat16) {
+    weights_bf16.resize(weights.size());
+    FloatToBf16(weights.data(), weights_bf16.data(), weights.size());
+    std::vector<float>().swap(weights);  // Only the bf16 copy stays.
+    packed_bf16 = PackedBf16B(rows, embedding_dim);
+  } else {
+    packed = PackedB(rows, embedding_dim);
+  }
+  Repack(0, rows);
 }
 
 void MultiHeadedSelfAttention::Impl::Repack(size_t begin, size_t end) {
-  // Widen to whole panels: packing is panel by panel.
+  // Widen to whole panels (the same width in both precisions): packing is
+  // panel by panel.
+  static_assert(kPanel == kBf16Panel, "one panel width");
   const size_t attention_dim = num_heads * head_dim;
   begin = begin / kPanel * kPanel;
   end = std::min(RoundUp(end, kPanel), 3 * attention_dim);
   // Row n of B is projection n / attention_dim (query, key, value), head
   // (n % attention_dim) / head_dim, row n % head_dim of that head's weights.
+  const auto source_row = [&](size_t n) {
+    const size_t projection = n / attention_dim, head = (n % attention_dim) / head_dim;
+    return ((3 * head + projection) * head_dim + n % head_dim) * embedding_dim;
+  };
+  if (precision == Precision::kBFloat16) {
+    std::vector<uint16_t> rows((end - begin) * embedding_dim);
+    for (size_t n = begin; n < end; ++n) {
+      const uint16_t* src = weights_bf16.data() + source_row(n);
+      std::copy(src, src + embedding_dim, rows.data() + (n - begin) * embedding_dim);
+    }
+    PackBf16BRows(
+        rows.data(), embedding_dim, end - begin, embedding_dim,
+        packed_bf16.data.data() + begin / kBf16Panel * packed_bf16.pairs() * 2 * kBf16Panel);
+    return;
+  }
   std::vector<float> rows((end - begin) * embedding_dim);
   for (size_t n = begin; n < end; ++n) {
-    const size_t projection = n / attention_dim, head = (n % attention_dim) / head_dim;
-    const float* src =
-        weights.data() + ((3 * head + projection) * head_dim + n % head_dim) * embedding_dim;
+    const float* src = weights.data() + source_row(n);
     std::copy(src, src + embedding_dim, rows.data() + (n - begin) * embedding_dim);
   }
   RepackRows(rows.data(), embedding_dim, begin, end - begin, &packed);
@@ -50,10 +77,17 @@ void MultiHeadedSelfAttention::Impl::Repack(size_t begin, size_t end) {
 void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query, const float* key,
                                              const float* value) {
   const size_t n = head_dim * embedding_dim;
-  float* w = weights.data() + 3 * head * n;
-  std::copy(query, query + n, w);
-  std::copy(key, key + n, w + n);
-  std::copy(value, value + n, w + 2 * n);
+  if (precision == Precision::kBFloat16) {
+    uint16_t* w = weights_bf16.data() + 3 * head * n;
+    FloatToBf16(query, w, n);
+    FloatToBf16(key, w + n, n);
+    FloatToBf16(value, w + 2 * n, n);
+  } else {
+    float* w = weights.data() + 3 * head * n;
+    std::copy(query, query + n, w);
+    std::copy(key, key + n, w + n);
+    std::copy(value, value + n, w + 2 * n);
+  }
   // Only this head's rows of each projection: setting every head stays
   // linear in the number of heads.
   const size_t attention_dim = num_heads * head_dim;
@@ -67,6 +101,13 @@ void MultiHeadedSelfAttention::Impl::SetHead(size_t head, const float* query, co
 void MultiHeadedSelfAttention::Impl::GetHead(size_t head, float* query, float* key,
                                              float* value) const {
   const size_t n = head_dim * embedding_dim;
+  if (precision == Precision::kBFloat16) {
+    const uint16_t* w = weights_bf16.data() + 3 * head * n;
+    Bf16ToFloat(w, query, n);
+    Bf16ToFloat(w + n, key, n);
+    Bf16ToFloat(w + 2 * n, value, n);
+    return;
+  }
   const float* w = weights.data() + 3 * head * n;
   std::copy(w, w + n, query);
   std::copy(w + n, w + 2 * n, key);
@@ -80,29 +121,34 @@ namespace {
 // buffer or from the cache, out [batch][context][num_heads][head_dim].
 // The sizes were checked by the public class (and fit int).
 AttentionProblem LayerAttention(size_t batch, size_t context, size_t num_heads, size_t head_dim,
-                                size_t kv_len) {
+                                size_t kv_len, Precision precision) {
   AttentionShape shape;
   shape.batch = static_cast<int>(batch);
   shape.num_heads = static_cast<int>(num_heads);
   shape.head_dim = static_cast<int>(head_dim);
   shape.q_len = static_cast<int>(context);
   shape.kv_len = static_cast<int>(kv_len);
-  return CheckAttentionShape(shape, AttentionOptions());  // Causal, 1/sqrt(head_dim).
+  AttentionOptions options;  // Causal, 1/sqrt(head_dim).
+  options.precision = precision;
+  return CheckAttentionShape(shape, options);
 }
 
 }  // namespace
 
 ScratchNeeds MultiHeadedSelfAttention::Impl::NeedsFor(size_t num_heads, size_t head_dim,
-                                                      size_t batch, size_t context, size_t cached,
-                                                      int threads) {
+                                                      Precision precision, size_t batch,
+                                                      size_t context, size_t cached, int threads) {
   const ScratchNeeds attention = AttentionNeeds(
-      LayerAttention(batch, context, num_heads, head_dim, cached + context), threads);
+      LayerAttention(batch, context, num_heads, head_dim, cached + context, precision), threads);
+  const ScratchNeeds gemm = precision == Precision::kBFloat16 ? GemmBf16Needs() : GemmNeeds();
   ScratchNeeds needs;
   // [qkv][the attention's shared part]; per thread, the GEMM's A block or
-  // the attention's buffers, whichever is larger (they never coexist).
+  // the attention's buffers, whichever is larger (they never coexist). qkv
+  // is float in both precisions: the GEMM sums in float, and the attention
+  // rounds q * scale, k and v as it packs them.
   needs.shared =
       AlignBytes(batch * context * 3 * num_heads * head_dim * sizeof(float)) + attention.shared;
-  needs.per_thread = std::max(GemmNeeds().per_thread, attention.per_thread);
+  needs.per_thread = std::max(gemm.per_thread, attention.per_thread);
   return needs;
 }
 
@@ -115,10 +161,17 @@ void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch
   const ScratchNeeds needs = Needs(batch, context, cached, threads);
   const CallScratch scratch(options, needs, threads);
   auto* qkv = static_cast<float*>(scratch.shared());
-  GemmWithPackedB({embedded, static_cast<ptrdiff_t>(embedding_dim), 1}, batch * context,
-                  packed.data.data(), row, embedding_dim, 1.0f, 0.0f, qkv, row, threads, scratch);
+  if (precision == Precision::kBFloat16) {
+    // x rounded to bf16 while packed; products of bf16, sums in float.
+    GemmBf16WithScratch(ChosenBf16Kernel(), embedded, embedding_dim, packed_bf16, qkv, row,
+                        batch * context, threads, scratch);
+  } else {
+    GemmWithPackedB({embedded, static_cast<ptrdiff_t>(embedding_dim), 1}, batch * context,
+                    packed.data.data(), row, embedding_dim, 1.0f, 0.0f, qkv, row, threads, scratch);
+  }
 
-  AttentionProblem p = LayerAttention(batch, context, num_heads, head_dim, cached + context);
+  AttentionProblem p =
+      LayerAttention(batch, context, num_heads, head_dim, cached + context, precision);
   const auto ctx = static_cast<int>(context), heads = static_cast<int>(num_heads),
              dim = static_cast<int>(head_dim);
   // q, k, v of head h at columns h*head_dim of their third of a qkv row.
@@ -132,19 +185,34 @@ void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch
     p.v = qkv + 2 * attention_dim;
     p.k_strides = p.v_strides = interleaved;
   } else {
-    // Append the new k and v at positions [cached, cached + context).
+    // Append the new k and v at positions [cached, cached + context), in
+    // the cache's precision (bf16: rounded here, as the flash path would
+    // round them when packing).
+    const bool bf16 = precision == Precision::kBFloat16;
     for (size_t b = 0; b < batch; ++b) {
       for (size_t i = 0; i < context; ++i) {
         const float* src = qkv + (b * context + i) * row;
         for (size_t h = 0; h < num_heads; ++h) {
           const size_t at = ((b * num_heads + h) * cache->capacity + cached + i) * head_dim;
-          std::copy_n(src + attention_dim + h * head_dim, head_dim, cache->keys.data() + at);
-          std::copy_n(src + 2 * attention_dim + h * head_dim, head_dim, cache->values.data() + at);
+          const float* k = src + attention_dim + h * head_dim;
+          const float* v = src + 2 * attention_dim + h * head_dim;
+          if (bf16) {
+            FloatToBf16(k, cache->keys_bf16.data() + at, head_dim);
+            FloatToBf16(v, cache->values_bf16.data() + at, head_dim);
+          } else {
+            std::copy_n(k, head_dim, cache->keys.data() + at);
+            std::copy_n(v, head_dim, cache->values.data() + at);
+          }
         }
       }
     }
-    p.k = cache->keys.data();
-    p.v = cache->values.data();
+    if (bf16) {
+      p.k_bf16 = cache->keys_bf16.data();
+      p.v_bf16 = cache->values_bf16.data();
+    } else {
+      p.k = cache->keys.data();
+      p.v = cache->values.data();
+    }
     p.k_strides = p.v_strides = cache->strides();
   }
   RunAttention(p, threads, scratch.AfterShared(AlignBytes(batch * context * row * sizeof(float))));

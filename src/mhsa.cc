@@ -17,9 +17,21 @@ namespace mhsa {
 
 namespace {
 
+const char* PrecisionName(Precision precision) {
+  return precision == Precision::kBFloat16 ? "bfloat16" : "float32";
+}
+
+void CheckPrecision(Precision precision) {
+  if (precision != Precision::kFloat32 && precision != Precision::kBFloat16) {
+    ThrowInvalid("expected precision kFloat32 or kBFloat16, got the value " +
+                 std::to_string(static_cast<int>(precision)));
+  }
+}
+
 // The layer's sizes, as the constructor and the size queries take them.
 // Returns the weights' float count: 3 * attention_dim rows of embedding_dim.
-size_t CheckLayerSizes(int embedding_dim, int attention_dim, int num_heads) {
+size_t CheckLayerSizes(int embedding_dim, int attention_dim, int num_heads, Precision precision) {
+  CheckPrecision(precision);
   CheckPositive("embedding_dim", embedding_dim);
   CheckPositive("attention_dim", attention_dim);
   CheckPositive("num_heads", num_heads);
@@ -34,14 +46,21 @@ size_t CheckLayerSizes(int embedding_dim, int attention_dim, int num_heads) {
 
 MultiHeadedSelfAttention::MultiHeadedSelfAttention(int embedding_dim, int attention_dim,
                                                    int num_heads)
-    : embedding_dim_(embedding_dim), attention_dim_(attention_dim), num_heads_(num_heads) {
-  const size_t count = CheckLayerSizes(embedding_dim, attention_dim, num_heads);
+    : MultiHeadedSelfAttention(embedding_dim, attention_dim, num_heads, Precision::kFloat32) {}
+
+MultiHeadedSelfAttention::MultiHeadedSelfAttention(int embedding_dim, int attention_dim,
+                                                   int num_heads, Precision precision)
+    : embedding_dim_(embedding_dim),
+      attention_dim_(attention_dim),
+      num_heads_(num_heads),
+      precision_(precision) {
+  const size_t count = CheckLayerSizes(embedding_dim, attention_dim, num_heads, precision);
   std::vector<float> weights(count);
   ProblemInitWeights(static_cast<size_t>(embedding_dim), static_cast<size_t>(head_dim()),
                      static_cast<size_t>(num_heads), weights.data());
   impl_ =
       std::make_unique<Impl>(static_cast<size_t>(embedding_dim), static_cast<size_t>(head_dim()),
-                             static_cast<size_t>(num_heads), std::move(weights));
+                             static_cast<size_t>(num_heads), std::move(weights), precision);
 }
 
 MultiHeadedSelfAttention::~MultiHeadedSelfAttention() = default;
@@ -50,6 +69,7 @@ MultiHeadedSelfAttention::MultiHeadedSelfAttention(const MultiHeadedSelfAttentio
     : embedding_dim_(other.embedding_dim_),
       attention_dim_(other.attention_dim_),
       num_heads_(other.num_heads_),
+      precision_(other.precision_),
       impl_(other.impl_ ? std::make_unique<Impl>(*other.impl_) : nullptr) {}
 
 MultiHeadedSelfAttention& MultiHeadedSelfAttention::operator=(
@@ -155,6 +175,10 @@ void MultiHeadedSelfAttention::Forward(const float* embedded, int batch, int con
   CheckUsable(cache.impl_ != nullptr, "KVCache");
   CheckForward(embedded, batch, context, out, embedding_dim_, attention_dim_, options);
   KVCache::Impl& c = *cache.impl_;
+  if (c.precision != precision_) {
+    ThrowInvalid(std::string("expected a KVCache made for a ") + PrecisionName(precision_) +
+                 " layer, got one for a " + PrecisionName(c.precision) + " layer");
+  }
   if (c.num_heads != impl_->num_heads || c.head_dim != impl_->head_dim) {
     ThrowInvalid("expected a KVCache made for a layer with " + std::to_string(num_heads_) +
                  " heads of " + std::to_string(head_dim()) + ", got one for " +
@@ -210,7 +234,14 @@ size_t MultiHeadedSelfAttention::WorkspaceBytes(int batch, int context, const KV
 
 size_t MultiHeadedSelfAttention::WorkspaceBytes(int embedding_dim, int attention_dim, int num_heads,
                                                 int batch, int context, const RunOptions& options) {
-  CheckLayerSizes(embedding_dim, attention_dim, num_heads);
+  return WorkspaceBytes(embedding_dim, attention_dim, num_heads, Precision::kFloat32, batch,
+                        context, options);
+}
+
+size_t MultiHeadedSelfAttention::WorkspaceBytes(int embedding_dim, int attention_dim, int num_heads,
+                                                Precision precision, int batch, int context,
+                                                const RunOptions& options) {
+  CheckLayerSizes(embedding_dim, attention_dim, num_heads, precision);
   CheckPositive("batch", batch);
   CheckPositive("context", context);
   CheckThreads(options);
@@ -218,7 +249,8 @@ size_t MultiHeadedSelfAttention::WorkspaceBytes(int embedding_dim, int attention
   const int threads = ThreadsForCall(options);
   return WorkspaceBytesFor(
       Impl::NeedsFor(static_cast<size_t>(num_heads), static_cast<size_t>(attention_dim / num_heads),
-                     static_cast<size_t>(batch), static_cast<size_t>(context), 0, threads),
+                     precision, static_cast<size_t>(batch), static_cast<size_t>(context), 0,
+                     threads),
       threads);
 }
 
@@ -230,7 +262,7 @@ KVCache::KVCache(const MultiHeadedSelfAttention& layer, int batch, int max_conte
                     {batch, layer.num_heads(), max_context, layer.head_dim()});
   impl_ = std::make_unique<Impl>(static_cast<size_t>(batch), static_cast<size_t>(layer.num_heads()),
                                  static_cast<size_t>(layer.head_dim()),
-                                 static_cast<size_t>(max_context));
+                                 static_cast<size_t>(max_context), layer.precision());
 }
 
 KVCache::~KVCache() = default;
@@ -262,7 +294,30 @@ void KVCache::Truncate(int size) {
   if (size == 0) impl_->weights_id = 0;
 }
 
-const float* KVCache::keys() const noexcept { return impl_ ? impl_->keys.data() : nullptr; }
-const float* KVCache::values() const noexcept { return impl_ ? impl_->values.data() : nullptr; }
+// A moved-from cache reports float32 and holds nothing.
+Precision KVCache::precision() const noexcept {
+  return impl_ ? impl_->precision : Precision::kFloat32;
+}
+
+// A cache holds k and v in its own precision only: the other's accessors
+// return nullptr. The bf16 storage is uint16_t bit patterns, which
+// mhsa::bf16 wraps (same size and alignment: static_assert in
+// attention_bf16.cc).
+const float* KVCache::keys() const noexcept {
+  return impl_ && impl_->precision == Precision::kFloat32 ? impl_->keys.data() : nullptr;
+}
+const float* KVCache::values() const noexcept {
+  return impl_ && impl_->precision == Precision::kFloat32 ? impl_->values.data() : nullptr;
+}
+const bf16* KVCache::keys_bf16() const noexcept {
+  return impl_ && impl_->precision == Precision::kBFloat16
+             ? reinterpret_cast<const bf16*>(impl_->keys_bf16.data())
+             : nullptr;
+}
+const bf16* KVCache::values_bf16() const noexcept {
+  return impl_ && impl_->precision == Precision::kBFloat16
+             ? reinterpret_cast<const bf16*>(impl_->values_bf16.data())
+             : nullptr;
+}
 
 }  // namespace mhsa

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -205,6 +207,130 @@ void Attention(const AttentionShape& shape, const float* q, Strides q_strides, c
       }
     }
   }
+}
+
+namespace {
+
+// The float nearest to f among the bf16 values, ties to even. Written out
+// here rather than taken from the library, which the reference does not
+// link: the upper half of f's bits after adding half of the dropped part
+// (0x7FFF, or 0x8000 when the kept part is odd); NaN stays NaN.
+float Bf16(float f) {
+  if (std::isnan(f)) return f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  bits &= 0xFFFF0000u;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+}  // namespace
+
+void AttentionBf16(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
+                   Strides k_strides, const float* v, Strides v_strides, float* out,
+                   Strides out_strides, bool causal, float scale, const int* q_lengths,
+                   const int* kv_lengths, float* lse, float* probabilities) {
+  const float kInf = std::numeric_limits<float>::infinity();
+  const float kNaN = std::numeric_limits<float>::quiet_NaN();
+  const int kv_heads = shape.num_kv_heads == 0 ? shape.num_heads : shape.num_kv_heads;
+  const int group = shape.num_heads / kv_heads;
+  const auto at = [](const float* base, Strides s, int b, int i, int h) {
+    return base + b * s.batch + i * s.position + h * s.head;
+  };
+  const auto dim = static_cast<size_t>(shape.head_dim);
+  for (int b = 0; b < shape.batch; ++b) {
+    const int q_len = q_lengths != nullptr ? q_lengths[b] : shape.q_len;
+    const int kv_len = kv_lengths != nullptr ? kv_lengths[b] : shape.kv_len;
+    for (int h = 0; h < shape.num_heads; ++h) {
+      const int g = h / group;
+      for (int i = 0; i < q_len; ++i) {
+        const int limit = causal ? std::max(0, std::min(kv_len, i + kv_len - q_len + 1)) : kv_len;
+        std::vector<float> qs(dim);
+        for (size_t d = 0; d < dim; ++d) qs[d] = Bf16(at(q, q_strides, b, i, h)[d] * scale);
+        std::vector<float> s(static_cast<size_t>(limit));
+        for (int j = 0; j < limit; ++j) {
+          float dot = 0;
+          for (size_t d = 0; d < dim; ++d) dot += qs[d] * Bf16(at(k, k_strides, b, j, g)[d]);
+          s[static_cast<size_t>(j)] = dot;
+        }
+        float max = -kInf;
+        bool bad = false;
+        for (float x : s) {
+          if (std::isnan(x) || x == kInf) bad = true;
+          max = std::max(max, x);
+        }
+        float* o = out + b * out_strides.batch + i * out_strides.position + h * out_strides.head;
+        const size_t row = (static_cast<size_t>(b) * static_cast<size_t>(shape.num_heads) +
+                            static_cast<size_t>(h)) *
+                               static_cast<size_t>(shape.q_len) +
+                           static_cast<size_t>(i);
+        float* p_row = probabilities == nullptr
+                           ? nullptr
+                           : probabilities + row * static_cast<size_t>(shape.kv_len);
+        float row_lse;
+        if (limit == 0 || bad || max == -kInf) {
+          const float fill = limit == 0 ? 0.0f : kNaN;
+          for (size_t d = 0; d < dim; ++d) o[d] = fill;
+          row_lse = (limit == 0 || !bad) ? -kInf : kNaN;
+          if (p_row != nullptr) {
+            for (int j = 0; j < shape.kv_len; ++j) p_row[j] = j < limit ? kNaN : 0.0f;
+          }
+        } else {
+          float sum = 0;
+          for (float& x : s) {
+            x = std::exp(x - max);
+            sum += x;
+          }
+          for (size_t d = 0; d < dim; ++d) {
+            float acc = 0;
+            for (int j = 0; j < limit; ++j) {
+              acc += Bf16(s[static_cast<size_t>(j)]) * Bf16(at(v, v_strides, b, j, g)[d]);
+            }
+            o[d] = acc / sum;
+          }
+          row_lse = max + std::log(sum);
+          if (p_row != nullptr) {
+            for (int j = 0; j < shape.kv_len; ++j) {
+              p_row[j] = j < limit ? s[static_cast<size_t>(j)] / sum : 0.0f;
+            }
+          }
+        }
+        if (lse != nullptr) lse[row] = row_lse;
+      }
+    }
+  }
+}
+
+void ForwardBf16(const float* x, size_t batch, size_t context, size_t embedding_dim,
+                 const float* weights, size_t num_heads, size_t head_dim, float* out) {
+  const size_t e = embedding_dim, a = num_heads * head_dim, n = batch * context;
+  // q, k, v of every head: [batch][context][3][num_heads][head_dim], the
+  // layer's interleaved layout, each a float sum of bf16 products.
+  std::vector<float> qkv(n * 3 * a);
+  for (size_t t = 0; t < n; ++t) {
+    for (size_t h = 0; h < num_heads; ++h) {
+      for (size_t projection = 0; projection < 3; ++projection) {
+        const float* w = weights + (h * 3 + projection) * head_dim * e;
+        for (size_t d = 0; d < head_dim; ++d) {
+          float sum = 0;
+          for (size_t c = 0; c < e; ++c) sum += Bf16(x[t * e + c]) * Bf16(w[d * e + c]);
+          qkv[(t * 3 + projection) * a + h * head_dim + d] = sum;
+        }
+      }
+    }
+  }
+  AttentionShape shape;
+  shape.batch = static_cast<int>(batch);
+  shape.num_heads = static_cast<int>(num_heads);
+  shape.head_dim = static_cast<int>(head_dim);
+  shape.q_len = shape.kv_len = static_cast<int>(context);
+  const auto ctx = static_cast<int64_t>(context), aa = static_cast<int64_t>(a);
+  const Strides interleaved{ctx * 3 * aa, 3 * aa, static_cast<int64_t>(head_dim)};
+  const Strides dense{ctx * aa, aa, static_cast<int64_t>(head_dim)};
+  AttentionBf16(shape, qkv.data(), interleaved, qkv.data() + a, interleaved, qkv.data() + 2 * a,
+                interleaved, out, dense, /*causal=*/true,
+                1.0f / std::sqrt(static_cast<float>(head_dim)), nullptr, nullptr, nullptr, nullptr);
 }
 
 #define MHSA_REF_INSTANTIATE(T)                                                                    \

@@ -68,6 +68,30 @@ void Attention(const AttentionShape& shape, const float* q, Strides q_strides, c
                bool causal, T scale, const int* q_lengths, const int* kv_lengths, T* lse,
                T* probabilities);
 
+// ---------------------------------------------------------------- bf16
+// Precision::kBFloat16 as plain float32 loops: exactly what the bf16 kernels
+// round to bf16 (nearest, ties to even) is rounded here, and nothing else:
+//   x and the weights;                      q, k, v = x·Wᵀ summed in float
+//   q * scale, k and v;                     s_j = Σ_d q_d k_jd in float
+//   p_j = exp(s_j - max) (unnormalised), l = Σ_j p_j of the unrounded p_j,
+//   out = Σ_j bf16(p_j) v_j / l,            lse = max + log(l)
+// Rows with no key, or with NaN, +inf or only -inf scores, as Attention.
+// It is the spec of the bf16 path and the "plain" side of its accuracy
+// rule (README: a bf16 result's max error against the float64 reference of
+// the unrounded inputs is at most twice this computation's, plus the floor).
+
+// Attention on float tensors, with bf16 products as above (bf16 tensors:
+// widen them first; rounding a bf16 value again changes nothing).
+// Arguments as Attention<float>; probabilities are p_j / l.
+void AttentionBf16(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
+                   Strides k_strides, const float* v, Strides v_strides, float* out,
+                   Strides out_strides, bool causal, float scale, const int* q_lengths,
+                   const int* kv_lengths, float* lse, float* probabilities);
+
+// The bf16 layer: arguments as Forward; scale = 1 / sqrt(head_dim) in float.
+void ForwardBf16(const float* x, size_t batch, size_t context, size_t embedding_dim,
+                 const float* weights, size_t num_heads, size_t head_dim, float* out);
+
 }  // namespace ref
 }  // namespace mhsa
 

@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "attention_tensor.h"
 #include "error_rule.h"
 #include "helpers.h"
 #include "mhsa/attention.h"
@@ -31,120 +32,9 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-enum class Layout {
-  kBTHD,         // (B, T, H, D), dense
-  kBHTD,         // (B, H, T, D), dense
-  kInterleaved,  // the layer's q/k/v rows: [B][T][3][H][D], one third of it
-  kPadded,       // every stride padded, head_dim not a multiple of anything
-  kReversed,     // positions stored last to first (negative position stride)
-};
-
-const char* Name(Layout layout) {
-  switch (layout) {
-    case Layout::kBTHD:
-      return "BTHD";
-    case Layout::kBHTD:
-      return "BHTD";
-    case Layout::kInterleaved:
-      return "interleaved";
-    case Layout::kPadded:
-      return "padded";
-    case Layout::kReversed:
-      return "reversed";
-  }
-  return "?";
-}
-
-// A [batch][len][heads][dim] view into a buffer whose every other element is
-// NaN: a kernel that reads outside the view poisons its output, one that
-// writes outside it is caught by Untouched().
-struct Tensor {
-  std::vector<float> buffer;
-  ptrdiff_t origin = 0;
-  Strides strides{};
-  size_t batch, len, heads, dim;
-
-  Tensor(Layout layout, size_t b, size_t t, size_t h, size_t d)
-      : batch(b), len(t), heads(h), dim(d) {
-    const auto B = static_cast<int64_t>(b), T = static_cast<int64_t>(t),
-               H = static_cast<int64_t>(h), D = static_cast<int64_t>(d);
-    size_t size = 0;
-    switch (layout) {
-      case Layout::kBTHD:
-        strides = {T * H * D, H * D, D};
-        size = b * t * h * d;
-        break;
-      case Layout::kBHTD:
-        strides = {H * T * D, D, T * D};
-        size = b * t * h * d;
-        break;
-      case Layout::kInterleaved:
-        strides = {T * 3 * H * D, 3 * H * D, D};
-        origin = H * D;  // The k third, say.
-        size = b * t * 3 * h * d;
-        break;
-      case Layout::kPadded:
-        strides = {(T + 1) * (H * (D + 3) + 5), H * (D + 3) + 5, D + 3};
-        origin = 7;
-        size = static_cast<size_t>(origin + B * strides.batch);
-        break;
-      case Layout::kReversed:
-        strides = {T * H * D, -H * D, D};
-        origin = (T - 1) * H * D;
-        size = b * t * h * d;
-        break;
-    }
-    buffer.assign(std::max<size_t>(size, 1) + 8, kNaN);
-  }
-
-  float* data() { return buffer.data() + origin; }
-  const float* data() const { return buffer.data() + origin; }
-  size_t Index(size_t b, size_t i, size_t h) const {
-    return static_cast<size_t>(origin + static_cast<int64_t>(b) * strides.batch +
-                               static_cast<int64_t>(i) * strides.position +
-                               static_cast<int64_t>(h) * strides.head);
-  }
-  void FillRandom(uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-    const std::vector<float> values = test::Random(batch * len * heads * dim, seed, lo, hi);
-    size_t n = 0;
-    for (size_t b = 0; b < batch; ++b) {
-      for (size_t i = 0; i < len; ++i) {
-        for (size_t h = 0; h < heads; ++h) {
-          for (size_t d = 0; d < dim; ++d) buffer[Index(b, i, h) + d] = values[n++];
-        }
-      }
-    }
-  }
-  // The view's rows [b][i][h] for i < lengths[b] as a dense vector.
-  std::vector<float> Dense(const std::vector<int>& lengths) const {
-    std::vector<float> out;
-    for (size_t b = 0; b < batch; ++b) {
-      for (size_t i = 0; i < static_cast<size_t>(lengths[b]); ++i) {
-        for (size_t h = 0; h < heads; ++h) {
-          for (size_t d = 0; d < dim; ++d) out.push_back(buffer[Index(b, i, h) + d]);
-        }
-      }
-    }
-    return out;
-  }
-  // Every element outside rows i < lengths[b] is still NaN.
-  ::testing::AssertionResult Untouched(const std::vector<int>& lengths) const {
-    std::vector<bool> inside(buffer.size(), false);
-    for (size_t b = 0; b < batch; ++b) {
-      for (size_t i = 0; i < static_cast<size_t>(lengths[b]); ++i) {
-        for (size_t h = 0; h < heads; ++h) {
-          for (size_t d = 0; d < dim; ++d) inside[Index(b, i, h) + d] = true;
-        }
-      }
-    }
-    for (size_t n = 0; n < buffer.size(); ++n) {
-      if (!inside[n] && !std::isnan(buffer[n])) {
-        return ::testing::AssertionFailure() << "wrote element " << n << " outside the rows";
-      }
-    }
-    return ::testing::AssertionSuccess();
-  }
-};
+using test::Layout;
+using test::Name;
+using test::Tensor;
 
 // q, k and v in the given layouts (dense (B, T, H, D) unless told), q and k
 // uniform in [-2, 2) and v in [-1, 1) from `seed`, with their shape; Run
@@ -568,17 +458,26 @@ TEST(AttentionContract, LengthsBoundEveryAccess) {
   shape.head_dim = dim;
   shape.q_len = q_len;
   shape.kv_len = kv_len;
-  const int q_lengths[] = {q_length}, kv_lengths[] = {kv_length};
+  int q_lengths[] = {q_length};
+  const int kv_lengths[] = {kv_length};
   AttentionOptions options;
   options.q_lengths = q_lengths;
   options.kv_lengths = kv_lengths;
+  // Every target and bf16 kernel, both precisions (the bf16 path packs and
+  // reads k and v by its own code), both paths (2 rows decode).
   for (const std::string& target : AvailableTargets()) {
     SetTarget(target);
-    for (bool causal : {true, false}) {
-      options.causal = causal;
-      Attention(shape, q, StridesBTHD(q_len, heads, dim), k, StridesBTHD(kv_len, heads, dim), v,
-                StridesBTHD(kv_len, heads, dim), out, StridesBTHD(q_len, heads, dim), options);
-      EXPECT_FALSE(std::isnan(out[0])) << target;
+    for (Precision precision : {Precision::kFloat32, Precision::kBFloat16}) {
+      options.precision = precision;
+      for (int rows : {q_length, 2}) {
+        q_lengths[0] = rows;
+        for (bool causal : {true, false}) {
+          options.causal = causal;
+          Attention(shape, q, StridesBTHD(q_len, heads, dim), k, StridesBTHD(kv_len, heads, dim), v,
+                    StridesBTHD(kv_len, heads, dim), out, StridesBTHD(q_len, heads, dim), options);
+          EXPECT_FALSE(std::isnan(out[0])) << target;
+        }
+      }
     }
   }
   SetTarget("");

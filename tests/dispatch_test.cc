@@ -55,13 +55,13 @@ TEST(Targets, EnvironmentChoiceServes) {
   EXPECT_EQ(std::string(ActiveTarget()), *named);
   // The code that runs is that target's, in every kernel family (the name
   // alone would not prove it), and a Forward call does not re-choose.
-  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
+  EXPECT_TRUE(test::ServedBy(ActiveTarget()));
   const MultiHeadedSelfAttention layer(4, 4, 2);
   const std::vector<float> x(8, 0.5f);
   std::vector<float> out(8);
   layer.Forward(x.data(), 1, 2, out.data());
   EXPECT_EQ(std::string(ActiveTarget()), *named);
-  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
+  EXPECT_TRUE(test::ServedBy(ActiveTarget()));
 }
 
 TEST(Targets, NamesMatchInAnyCase) {
@@ -78,6 +78,33 @@ TEST(Targets, NamesMatchInAnyCase) {
     const TargetChoice choice = ChooseTarget(unset);
     EXPECT_EQ(choice.target, usable.front());
     EXPECT_EQ(choice.error, "");
+  }
+}
+
+// Pseudo-targets name the bf16 instructions on top of their SIMD target;
+// the SIMD target's own name turns them off; "" is the best of all. Each
+// choice is proven by the code that runs (ServedBy), not by the name alone.
+TEST(Targets, PseudoTargetsSwitchBf16Instructions) {
+  const std::vector<NamedTarget> named = NamedTargets();
+  ASSERT_EQ(named.front().name, AvailableTargets().front());
+  for (const NamedTarget& choice : named) {
+    for (const std::string& spelling : {choice.name, Lower(choice.name)}) {
+      SetTarget(spelling);
+      EXPECT_EQ(std::string(ActiveTarget()), choice.name);
+      EXPECT_TRUE(test::ServedBy(choice.name)) << spelling;
+      const TargetChoice from_environment = ChooseTarget(spelling.c_str());
+      EXPECT_EQ(from_environment.target, choice.target) << spelling;
+      EXPECT_EQ(from_environment.bf16_level, choice.bf16_level) << spelling;
+    }
+    // A pseudo-target immediately precedes its SIMD target.
+    if (choice.bf16_level != static_cast<int>(Bf16Instructions::kNone)) {
+      EXPECT_EQ(choice.name.rfind(hwy::TargetName(choice.target), 0), 0u) << choice.name;
+    }
+  }
+  SetTarget("");
+  EXPECT_EQ(std::string(ActiveTarget()), named.front().name);
+  if (CpuBf16Instructions() == Bf16Instructions::kNone) {
+    for (const NamedTarget& choice : named) EXPECT_EQ(choice.name, hwy::TargetName(choice.target));
   }
 }
 
@@ -137,6 +164,25 @@ TEST(Targets, UnusableEnvironmentServesTheBestVisibly) {
   });
 }
 
+// MHSA_TARGET naming a SIMD target turns the bf16 instructions off even
+// when MHSA_BF16_INSTRUCTIONS allows them; naming a pseudo-target turns its
+// instructions on even when that variable says none.
+TEST(Targets, EnvironmentTargetDecidesBf16Instructions) {
+  const std::vector<NamedTarget> named = NamedTargets();
+  for (const NamedTarget& choice : named) {
+    const bool pseudo = choice.bf16_level != static_cast<int>(Bf16Instructions::kNone);
+    if (!pseudo && choice.target != named.front().target) continue;
+    const std::string name = choice.name;
+    const char* other = pseudo ? "none" : "amx";
+    InFreshProcess(Lower(name).c_str(), [name, other] {
+      setenv("MHSA_BF16_INSTRUCTIONS", other, 1);
+      if (ActiveTarget() != name) return "serves " + std::string(ActiveTarget()) + ", not " + name;
+      if (!test::ServedBy(name)) return "the code that runs is not " + name + "'s";
+      return std::string();
+    });
+  }
+}
+
 TEST(Targets, LowerCaseEnvironmentServes) {
   const std::string last = AvailableTargets().back();  // Never the default where there are two.
   InFreshProcess(Lower(last).c_str(), [last] {
@@ -154,10 +200,10 @@ TEST(Targets, SetTargetRefusesUnknownNamesAndMatchesAnyCase) {
   const std::string last = AvailableTargets().back();
   SetTarget(Lower(last));
   EXPECT_EQ(std::string(ActiveTarget()), last);
-  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
+  EXPECT_TRUE(test::ServedBy(ActiveTarget()));
   SetTarget("");  // The best one.
   EXPECT_EQ(std::string(ActiveTarget()), AvailableTargets().front());
-  EXPECT_TRUE(test::ServedBy(ChosenTarget()));
+  EXPECT_TRUE(test::ServedBy(ActiveTarget()));
 }
 
 }  // namespace

@@ -27,14 +27,19 @@ inline size_t Count(int a, int b, int c) {
 // [-scale, scale) from `seed` + head (the problem's initial weights are the
 // same for every head, which would hide a head mixed up with another).
 inline MultiHeadedSelfAttention RandomLayer(int embedding_dim, int attention_dim, int num_heads,
-                                            uint32_t seed, float scale = 0.5f) {
-  MultiHeadedSelfAttention layer(embedding_dim, attention_dim, num_heads);
+                                            uint32_t seed, Precision precision,
+                                            float scale = 0.5f) {
+  MultiHeadedSelfAttention layer(embedding_dim, attention_dim, num_heads, precision);
   const auto n = static_cast<size_t>(layer.head_dim()) * static_cast<size_t>(embedding_dim);
   for (int h = 0; h < num_heads; ++h) {
     const auto w = Random(3 * n, seed + static_cast<uint32_t>(h), -scale, scale);
     layer.SetHeadWeights(h, w.data(), w.data() + n, w.data() + 2 * n);
   }
   return layer;
+}
+inline MultiHeadedSelfAttention RandomLayer(int embedding_dim, int attention_dim, int num_heads,
+                                            uint32_t seed, float scale = 0.5f) {
+  return RandomLayer(embedding_dim, attention_dim, num_heads, seed, Precision::kFloat32, scale);
 }
 
 // Every head's weights: [num_heads][3][head_dim][embedding_dim], the layout

@@ -12,6 +12,21 @@
 
 namespace mhsa {
 
+// A bfloat16 value as its bit pattern: the upper 16 bits of a float32 (sign,
+// 8 exponent bits, 7 mantissa bits). A float becomes a bf16 by rounding to
+// nearest, ties to even; a bf16 widens to the float with the same upper half
+// and zero lower half, exactly.
+struct bf16 {
+  uint16_t bits;
+};
+
+// What the products of attention (and of the layer's projection) are computed
+// in. kFloat32: float32 operands. kBFloat16: every operand of a product is
+// rounded to bfloat16 first and the products are summed in float32, as the
+// CPU's bf16 dot-product instructions do; the softmax stays float32. The
+// README's "bfloat16" section says what is rounded, and the accuracy rule.
+enum class Precision { kFloat32, kBFloat16 };
+
 // How one call runs. The defaults suit most callers.
 struct RunOptions {
   // Threads for this call; 0 means OpenMP's default (omp_get_max_threads(),
@@ -100,6 +115,12 @@ struct AttentionOptions {
   // probabilities, 0 at masked keys. For inputs small enough to hold them;
   // costs a second pass over q·kᵀ.
   float* probabilities = nullptr;
+  // kBFloat16: q·kᵀ and p·v with bf16 products, float32 sums. Rounded to
+  // bf16: q * scale, k, v, and the unnormalised weights p = exp(s - max)
+  // before p·v; the softmax (max, exp, the sums of p, which use p before
+  // rounding), lse and probabilities stay float32. Tensors given as bf16
+  // (the overload below) are always computed this way, whatever this says.
+  Precision precision = Precision::kFloat32;
   RunOptions run;
 };
 
@@ -116,8 +137,18 @@ void Attention(const AttentionShape& shape, const float* q, Strides q_strides, c
                Strides k_strides, const float* v, Strides v_strides, float* out,
                Strides out_strides, const AttentionOptions& options = AttentionOptions());
 
-// Scratch bytes the call above needs with these options (RunOptions'
-// num_threads decides how many per-thread parts are counted).
+// The same on bf16 tensors (half the bytes of float ones), with float
+// output: computed with bf16 products as AttentionOptions::precision
+// kBFloat16 describes (q * scale rounded again to bf16; k and v used as
+// they are). Strides in elements, as above. Its scratch is what
+// AttentionWorkspaceBytes returns for options with precision kBFloat16.
+void Attention(const AttentionShape& shape, const bf16* q, Strides q_strides, const bf16* k,
+               Strides k_strides, const bf16* v, Strides v_strides, float* out, Strides out_strides,
+               const AttentionOptions& options = AttentionOptions());
+
+// Scratch bytes the calls above need with these options (RunOptions'
+// num_threads decides how many per-thread parts are counted; precision
+// kBFloat16 counts the bf16 path, which serves bf16 tensors too).
 size_t AttentionWorkspaceBytes(const AttentionShape& shape,
                                const AttentionOptions& options = AttentionOptions());
 

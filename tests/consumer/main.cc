@@ -1,9 +1,12 @@
 // A separate project that links the installed static library, as a user
 // would: the problem's first example, the kernel-level Attention on a
 // (B, H, T, D) tensor and on a (B, T, H, D) tensor with grouped-query heads,
-// and a KVCache driven through a prefill, steps and a chunk. Each is checked
-// against plain loops written here, independently of mhsa's sources.
+// a KVCache driven through a prefill, steps and a chunk, and the same layer
+// and cache in bfloat16. Each is checked against plain loops written here,
+// independently of mhsa's sources.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -145,6 +148,96 @@ void CheckKVCache() {
   Expect(ok, "a KVCache through a prefill, steps and a chunk matches the whole sequence");
 }
 
+// The layer's output for x ([T][E]) in double, plain loops: per head,
+// q, k, v = x·Wᵀ with the weights the layer reports, then NaiveHead.
+std::vector<double> NaiveLayer(const mhsa::MultiHeadedSelfAttention& layer,
+                               const std::vector<float>& x, int len, double* v_scale) {
+  const int E = layer.embedding_dim(), A = layer.attention_dim(), D = layer.head_dim();
+  std::vector<double> out(size_t(len * A));
+  *v_scale = 0;
+  for (int h = 0; h < layer.num_heads(); ++h) {
+    std::vector<float> wq(size_t(D * E)), wk(wq.size()), wv(wq.size());
+    layer.GetHeadWeights(h, wq.data(), wk.data(), wv.data());
+    std::vector<float> q(size_t(len * D)), k(q.size()), v(q.size());
+    for (int t = 0; t < len; ++t) {
+      for (int d = 0; d < D; ++d) {
+        double sq = 0, sk = 0, sv = 0;
+        for (int e = 0; e < E; ++e) {
+          const double xe = x[size_t(t * E + e)];
+          sq += xe * wq[size_t(d * E + e)];
+          sk += xe * wk[size_t(d * E + e)];
+          sv += xe * wv[size_t(d * E + e)];
+        }
+        q[size_t(t * D + d)] = float(sq);
+        k[size_t(t * D + d)] = float(sk);
+        v[size_t(t * D + d)] = float(sv);
+        *v_scale = std::max(*v_scale, std::fabs(sv));
+      }
+    }
+    std::vector<double> head;
+    NaiveHead(q.data(), k.data(), v.data(), D, len, D, &head);
+    for (int t = 0; t < len; ++t) {
+      for (int d = 0; d < D; ++d) out[size_t(t * A + h * D + d)] = head[size_t(t * D + d)];
+    }
+  }
+  return out;
+}
+
+// The bf16 layer and a bf16 cache. bf16 keeps 8 significant bits: each of
+// the values it rounds is off by at most 2^-9 of itself. The output is a
+// weighted mean of v, so x and v (rounded once each) move it by 2 x 2^-9 of
+// |v|, p's rounding by 2^-9; q * scale and k move each score s by about
+// 4 x 2^-9 of |s|, here below 1, and the weights by as much: 7 x 2^-9 in
+// all. The check allows 4 x 2^-8 of the largest |v| (plus that much
+// absolute): loose, but a wrong head, position or weight is off by far more.
+void CheckBf16() {
+  const int E = 24, A = 16, H = 2, T = 13;
+  const mhsa::MultiHeadedSelfAttention layer(E, A, H, mhsa::Precision::kBFloat16);
+  Expect(layer.precision() == mhsa::Precision::kBFloat16, "a bf16 layer says so");
+  std::vector<float> wq(size_t(8 * E)), wk(wq.size()), wv(wq.size());
+  layer.GetHeadWeights(0, wq.data(), wk.data(), wv.data());
+  bool ok = true;
+  for (float w : wq) {
+    uint32_t bits;
+    std::memcpy(&bits, &w, sizeof(bits));
+    ok = ok && (bits & 0xFFFFu) == 0;
+  }
+  Expect(ok, "a bf16 layer's weights are bf16 values");
+
+  std::vector<float> x(size_t(T * E)), whole(size_t(T * A)), pieces(whole.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = Value(int(i) + 7000);
+  layer.Forward(x.data(), 1, T, whole.data());
+  double v_scale = 0;
+  const std::vector<double> want = NaiveLayer(layer, x, T, &v_scale);
+  const double tolerance = 4 * std::ldexp(1.0, -8) * (1 + v_scale);
+  ok = true;
+  for (size_t i = 0; i < whole.size(); ++i) ok = ok && std::fabs(whole[i] - want[i]) <= tolerance;
+  Expect(ok, "a bf16 layer matches plain double loops within bf16 rounding");
+
+  mhsa::KVCache cache(layer, 1, T);
+  Expect(cache.precision() == mhsa::Precision::kBFloat16 && cache.keys() == nullptr &&
+             cache.keys_bf16() != nullptr && cache.values_bf16() != nullptr,
+         "a bf16 layer's KVCache holds bf16");
+  int done = 0;
+  for (int n : {5, 1, 1, 4, 1, 1}) {
+    layer.Forward(x.data() + done * E, 1, n, pieces.data() + done * A, cache);
+    done += n;
+  }
+  ok = cache.size() == T;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    ok = ok && std::fabs(pieces[i] - want[i]) <= tolerance;
+  }
+  Expect(ok, "a bf16 KVCache through a prefill, steps and a chunk matches plain double loops");
+  // The cached k of position 0, head 0, dimension 0: x·Wkᵀ rounded to bf16.
+  double k00 = 0;
+  for (int e = 0; e < E; ++e) k00 += double(x[size_t(e)]) * wk[size_t(e)];
+  uint32_t bits = uint32_t(cache.keys_bf16()[0].bits) << 16;
+  float cached;
+  std::memcpy(&cached, &bits, sizeof(cached));
+  Expect(std::fabs(cached - k00) <= std::ldexp(std::fabs(k00), -7) + 1e-6,
+         "the bf16 cache holds k rounded to bf16");
+}
+
 }  // namespace
 
 int main() {
@@ -162,5 +255,6 @@ int main() {
   Expect(out[0] == 0.9293f && out[7] == -0.5344f, "the problem's first example");
   CheckAttentionLayouts();
   CheckKVCache();
+  CheckBf16();
   return failures == 0 ? 0 : 1;
 }

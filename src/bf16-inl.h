@@ -1,0 +1,169 @@
+// bf16 values for one SIMD target, in vectors: rounding floats to bf16 and
+// widening bf16 to floats (bitwise the scalar functions of bf16.h), and
+// packing strided rows of floats or bf16 values into the shared packed-B
+// layout of gemm_bf16.h (attention's k and v, whatever their strides).
+// Included by bf16.cc and attention_bf16.cc through foreach_target.h.
+
+// Toggling include guard: one copy per target.
+#if defined(MHSA_SRC_BF16_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MHSA_SRC_BF16_INL_H_
+#undef MHSA_SRC_BF16_INL_H_
+#else
+#define MHSA_SRC_BF16_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "bf16.h"
+#include "gemm_bf16.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mhsa {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// The bf16 patterns of v's lanes in the low halves of 32-bit lanes, rounded
+// as the scalar FloatToBf16: to nearest, ties to even (adding 0x7FFF or
+// 0x8000 as the kept part's lowest bit says), a NaN kept a quiet NaN.
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> Bf16BitsOf(DF /*df*/, hn::Vec<DF> v) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto bits = hn::BitCast(du, v);
+  const auto upper = hn::ShiftRight<16>(bits);  // Logical: the sign does not spread.
+  const auto rounded = hn::ShiftRight<16>(
+      hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), hn::And(upper, hn::Set(du, 1u)))));
+  return hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Or(upper, hn::Set(du, 0x0040u)),
+                        rounded);
+}
+
+// v's lanes rounded to the nearest bf16 values, as floats.
+template <class DF>
+HWY_INLINE hn::Vec<DF> RoundVecToBf16(DF df, hn::Vec<DF> v) {
+  return hn::BitCast(df, hn::ShiftLeft<16>(Bf16BitsOf(df, v)));
+}
+
+// Lanes(df) bf16 values at p, widened (exactly) to floats.
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadBf16AsFloat(DF df, const uint16_t* HWY_RESTRICT p) {
+  const hn::RebindToUnsigned<DF> du;
+  const hn::Rebind<uint16_t, DF> du16;
+  return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(du16, p))));
+}
+
+// The values a bf16 product uses, as floats: float lanes rounded, bf16
+// lanes widened. Scalar and vector forms.
+inline float AsBf16Value(float f) { return ::mhsa::RoundToBf16(f); }
+inline float AsBf16Value(uint16_t h) { return ::mhsa::Bf16ToFloat(h); }
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadAsBf16(DF df, const float* HWY_RESTRICT p) {
+  return RoundVecToBf16(df, hn::LoadU(df, p));
+}
+template <class DF>
+HWY_INLINE hn::Vec<DF> LoadAsBf16(DF df, const uint16_t* HWY_RESTRICT p) {
+  return LoadBf16AsFloat(df, p);
+}
+
+// Lanes(df) bf16 patterns of src in the low halves of 32-bit lanes.
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> LoadBf16Bits(DF df, const float* HWY_RESTRICT src) {
+  return Bf16BitsOf(df, hn::LoadU(df, src));
+}
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> LoadBf16Bits(DF /*df*/,
+                                                          const uint16_t* HWY_RESTRICT src) {
+  const hn::RebindToUnsigned<DF> du;
+  const hn::Rebind<uint16_t, DF> du16;
+  return hn::PromoteTo(du, hn::LoadU(du16, src));
+}
+
+inline uint16_t Bf16Pattern(float f) { return ::mhsa::FloatToBf16(f); }
+inline uint16_t Bf16Pattern(uint16_t h) { return h; }
+
+// Rows [0, n) of B, each k long (row j at src + j * row_stride, any sign),
+// into the packed layout [ceil(n / 32)][ceil(k / 2)][32][2] (B given as
+// rows: k in q·kᵀ), rounded to bf16. Padding rows and the odd step are zero.
+// Each row is rounded in vectors into a small buffer of bf16 pairs, then
+// its pairs are stored 32 pairs apart (one 32-bit word per pair).
+template <typename T>
+void PackBf16RowsStrided(const T* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, size_t k,
+                         uint16_t* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<uint16_t, decltype(df)> du16;
+  const size_t N = hn::Lanes(df);
+  const size_t pairs = (k + 1) / 2;
+  constexpr size_t kChunk = 256;  // Steps per pass through the buffer (even).
+  HWY_ALIGN uint16_t buffer[kChunk + hn::MaxLanes(df)];
+  const size_t panels = (n + kBf16Panel - 1) / kBf16Panel;
+  for (size_t panel = 0; panel < panels; ++panel) {
+    uint16_t* out = dst + panel * pairs * 2 * kBf16Panel;
+    for (size_t r = 0; r < kBf16Panel; ++r) {
+      const size_t j = panel * kBf16Panel + r;
+      if (j >= n) {
+        for (size_t q = 0; q < pairs; ++q) std::memset(out + (q * kBf16Panel + r) * 2, 0, 4);
+        continue;
+      }
+      const T* row = src + static_cast<ptrdiff_t>(j) * row_stride;
+      for (size_t p0 = 0; p0 < k; p0 += kChunk) {
+        const size_t count = std::min(kChunk, k - p0);
+        size_t p = 0;
+        for (; p + N <= count; p += N) {
+          const auto bits = hn::BitCast(di, LoadBf16Bits(df, row + p0 + p));
+          hn::StoreU(hn::DemoteTo(du16, bits), du16, buffer + p);
+        }
+        for (; p < count; ++p) buffer[p] = Bf16Pattern(row[p0 + p]);
+        if (count % 2 != 0) buffer[count] = 0;  // The odd step's pad.
+        for (size_t q = 0; q < (count + 1) / 2; ++q) {
+          std::memcpy(out + ((p0 / 2 + q) * kBf16Panel + r) * 2, buffer + 2 * q, 4);
+        }
+      }
+    }
+  }
+}
+
+// Steps [0, k) of B given as [k][n] (step p at src + p * step_stride, any
+// sign, n contiguous values: v in p·v), into the same packed layout:
+// word j of pair q holds B[2q][j] (low half) and B[2q + 1][j] (high half),
+// made from two rows in vectors. Columns past n and the odd step are zero.
+template <typename T>
+void PackBf16ColsStrided(const T* HWY_RESTRICT src, ptrdiff_t step_stride, size_t n, size_t k,
+                         uint16_t* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToUnsigned<decltype(df)> du;
+  const size_t N = hn::Lanes(df);
+  const size_t pairs = (k + 1) / 2;
+  HWY_ALIGN uint32_t words[hn::MaxLanes(df)];
+  for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
+    uint16_t* panel = dst + j0 / kBf16Panel * pairs * 2 * kBf16Panel;
+    const size_t cols = std::min(kBf16Panel, n - j0);
+    for (size_t q = 0; q < pairs; ++q) {
+      uint16_t* out = panel + q * 2 * kBf16Panel;
+      const T* even = src + static_cast<ptrdiff_t>(2 * q) * step_stride + j0;
+      const bool has_odd = 2 * q + 1 < k;
+      const T* odd = has_odd ? even + step_stride : even;
+      size_t j = 0;
+      for (; j + N <= cols; j += N) {
+        auto word = LoadBf16Bits(df, even + j);
+        if (has_odd) word = hn::Or(word, hn::ShiftLeft<16>(LoadBf16Bits(df, odd + j)));
+        hn::Store(word, du, words);
+        std::memcpy(out + 2 * j, words, N * 4);
+      }
+      for (; j < cols; ++j) {
+        out[2 * j] = Bf16Pattern(even[j]);
+        out[2 * j + 1] = has_odd ? Bf16Pattern(odd[j]) : uint16_t{0};
+      }
+      std::fill(out + 2 * cols, out + 2 * kBf16Panel, uint16_t{0});
+    }
+  }
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace mhsa
+HWY_AFTER_NAMESPACE();
+
+#endif  // MHSA_SRC_BF16_INL_H_

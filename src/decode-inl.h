@@ -1,0 +1,275 @@
+// The decode path of attention for one SIMD target, shared by float32
+// products (attention.cc) and bf16 products (attention_bf16.cc): one query
+// row per head (or a few) against a long cache is a matrix-vector product,
+// so each key and value row is read once, in place, and used by every row
+// of the group, four keys at a time, with the next block prefetched.
+
+// Toggling include guard: one copy per target.
+#if defined(MHSA_SRC_DECODE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MHSA_SRC_DECODE_INL_H_
+#undef MHSA_SRC_DECODE_INL_H_
+#else
+#define MHSA_SRC_DECODE_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "attention-inl.h"
+#include "attention.h"
+#include "bf16-inl.h"
+#include "gemm-inl.h"  // DF, VF
+#include "hwy/highway.h"
+#include "softmax-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mhsa {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// How a path reads k and v and rounds q * scale and p before a product.
+struct ExactProducts {  // float32: as they are.
+  template <class D>
+  static HWY_INLINE hn::Vec<D> Load(D d, const float* HWY_RESTRICT p) {
+    return hn::LoadU(d, p);
+  }
+  static float Value(float x) { return x; }
+  static float Round(float x) { return x; }
+};
+struct Bf16Products {  // bf16: floats rounded to bf16, bf16 widened.
+  template <class D, typename T>
+  static HWY_INLINE hn::Vec<D> Load(D d, const T* HWY_RESTRICT p) {
+    return LoadAsBf16(d, p);
+  }
+  template <typename T>
+  static float Value(T x) {
+    return AsBf16Value(x);
+  }
+  static float Round(float x) { return ::mhsa::RoundToBf16(x); }
+};
+
+// dst[d] = q[d] * scale for query row i of group head `head`, q given as
+// float or as bf16 (widened): the value both paths round to bf16.
+inline void ScaledQueryRow(const GroupTask& t, size_t head, size_t i, float* HWY_RESTRICT dst) {
+  const ptrdiff_t at =
+      static_cast<ptrdiff_t>(head) * t.q_head + static_cast<ptrdiff_t>(i) * t.q_pos;
+  if (t.q_bf16 != nullptr) {
+    const uint16_t* q = t.q_bf16 + at;
+    for (size_t d = 0; d < t.head_dim; ++d) dst[d] = Bf16ToFloat(q[d]) * t.scale;
+  } else {
+    const float* q = t.q + at;
+    for (size_t d = 0; d < t.head_dim; ++d) dst[d] = q[d] * t.scale;
+  }
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// Adds the 128-bit blocks of v by halves and stores the 4 lanes of the sum.
+template <class D>
+HWY_INLINE void StoreBlockSums(D d, hn::Vec<D> v, float* HWY_RESTRICT out) {
+  if constexpr (hn::MaxLanes(D()) > 4) {
+    const hn::Half<D> dh;
+    StoreBlockSums(dh, hn::Add(hn::LowerHalf(dh, v), hn::UpperHalf(dh, v)), out);
+  } else {
+    hn::StoreU(v, d, out);
+  }
+}
+#endif
+
+// Stores the sums of the lanes of s0..s3 in out[0..3]. Per 128-bit block,
+// two rounds of interleaving add the four vectors' lanes pairwise into one
+// vector [sum0, sum1, sum2, sum3], then the blocks are added by halves:
+// about 10 operations for four sums, where four SumOfLanes take about 9
+// each (the per-key reduction was a quarter of a decode step).
+template <class D>
+HWY_INLINE void SumsOfLanes4(D d, hn::Vec<D> s0, hn::Vec<D> s1, hn::Vec<D> s2, hn::Vec<D> s3,
+                             float* HWY_RESTRICT out) {
+#if HWY_TARGET == HWY_SCALAR  // One lane: nothing to add.
+  out[0] = hn::GetLane(s0);
+  out[1] = hn::GetLane(s1);
+  out[2] = hn::GetLane(s2);
+  out[3] = hn::GetLane(s3);
+  (void)d;
+#else
+  // [a0+a2, b0+b2, a1+a3, b1+b3] and the same of c, d, per block; then the
+  // 64-bit halves of those interleaved and added: [a, b, c, d] per block.
+  const auto t01 = hn::Add(hn::InterleaveLower(d, s0, s1), hn::InterleaveUpper(d, s0, s1));
+  const auto t23 = hn::Add(hn::InterleaveLower(d, s2, s3), hn::InterleaveUpper(d, s2, s3));
+  const hn::Repartition<uint64_t, D> d64;
+  const auto w01 = hn::BitCast(d64, t01), w23 = hn::BitCast(d64, t23);
+  const auto sums = hn::Add(hn::BitCast(d, hn::InterleaveLower(d64, w01, w23)),
+                            hn::BitCast(d, hn::InterleaveUpper(d64, w01, w23)));
+  StoreBlockSums(d, sums, out);
+#endif
+}
+
+// out[i] = sum_d a[d] * b_i[d] for the four rows b_i = b + i * stride, b's
+// values as Products reads them (bf16: float rounded, bf16 widened; each
+// product of two bf16 values is exact, so only the float sums round, as in
+// the kernels); a is padded with zeros to whole vectors, b is not. Per key
+// one vector of sums over d, its lanes added by SumsOfLanes4, then the tail.
+template <class Products, typename T>
+inline void Dot4(const float* HWY_RESTRICT a, const T* HWY_RESTRICT b, ptrdiff_t stride, size_t dim,
+                 float* HWY_RESTRICT out) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const T* HWY_RESTRICT b1 = b + stride;
+  const T* HWY_RESTRICT b2 = b + 2 * stride;
+  const T* HWY_RESTRICT b3 = b + 3 * stride;
+  VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + N <= dim; i += N) {
+    const VF q = hn::Load(d, a + i);
+    s0 = hn::MulAdd(q, Products::Load(d, b + i), s0);
+    s1 = hn::MulAdd(q, Products::Load(d, b1 + i), s1);
+    s2 = hn::MulAdd(q, Products::Load(d, b2 + i), s2);
+    s3 = hn::MulAdd(q, Products::Load(d, b3 + i), s3);
+  }
+  SumsOfLanes4(d, s0, s1, s2, s3, out);
+  for (; i < dim; ++i) {
+    out[0] += a[i] * Products::Value(b[i]);
+    out[1] += a[i] * Products::Value(b1[i]);
+    out[2] += a[i] * Products::Value(b2[i]);
+    out[3] += a[i] * Products::Value(b3[i]);
+  }
+}
+
+// The same for one row: the same sums in the same order as its lane of
+// Dot4 (the other three lanes are zeros), so that a key's score does
+// not depend on whether its neighbours were computed with it.
+template <class Products, typename T>
+inline float Dot1(const float* HWY_RESTRICT a, const T* HWY_RESTRICT b, size_t dim) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF s = hn::Zero(d);
+  size_t i = 0;
+  for (; i + N <= dim; i += N) s = hn::MulAdd(hn::Load(d, a + i), Products::Load(d, b + i), s);
+  HWY_ALIGN float sums[4];
+  const VF zero = hn::Zero(d);
+  SumsOfLanes4(d, s, zero, zero, zero, sums);
+  float sum = sums[0];
+  for (; i < dim; ++i) sum += a[i] * Products::Value(b[i]);
+  return sum;
+}
+
+// acc[d] += sum_j p[j] * v_j[d] over j < count, in key order, with
+// v_j = v + j * v_pos read as Products reads it. Each slice of 4 vectors of acc
+// stays in registers while every key adds to it: adding one key at a time
+// to acc in memory chains each key's store to the next key's load (store
+// forwarding plus FMA latency, about 10 cycles per key), which measured
+// 33% of a decode step. The sums are the same, in the same order.
+template <class Products, typename T>
+inline void Accumulate(float* HWY_RESTRICT acc, const float* HWY_RESTRICT p,
+                       const T* HWY_RESTRICT v, ptrdiff_t v_pos, size_t count, size_t dim) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + 4 * N <= dim; i += 4 * N) {
+    VF a0 = hn::LoadU(d, acc + i), a1 = hn::LoadU(d, acc + i + N),
+       a2 = hn::LoadU(d, acc + i + 2 * N), a3 = hn::LoadU(d, acc + i + 3 * N);
+    for (size_t j = 0; j < count; ++j) {
+      const VF pj = hn::Set(d, p[j]);
+      const T* HWY_RESTRICT row = v + static_cast<ptrdiff_t>(j) * v_pos + i;
+      a0 = hn::MulAdd(pj, Products::Load(d, row), a0);
+      a1 = hn::MulAdd(pj, Products::Load(d, row + N), a1);
+      a2 = hn::MulAdd(pj, Products::Load(d, row + 2 * N), a2);
+      a3 = hn::MulAdd(pj, Products::Load(d, row + 3 * N), a3);
+    }
+    hn::StoreU(a0, d, acc + i);
+    hn::StoreU(a1, d, acc + i + N);
+    hn::StoreU(a2, d, acc + i + 2 * N);
+    hn::StoreU(a3, d, acc + i + 3 * N);
+  }
+  for (; i + N <= dim; i += N) {
+    VF a = hn::LoadU(d, acc + i);
+    for (size_t j = 0; j < count; ++j) {
+      a = hn::MulAdd(hn::Set(d, p[j]), Products::Load(d, v + static_cast<ptrdiff_t>(j) * v_pos + i),
+                     a);
+    }
+    hn::StoreU(a, d, acc + i);
+  }
+  for (; i < dim; ++i) {
+    float a = acc[i];
+    for (size_t j = 0; j < count; ++j) {
+      a += p[j] * Products::Value(v[static_cast<ptrdiff_t>(j) * v_pos + static_cast<ptrdiff_t>(i)]);
+    }
+    acc[i] = a;
+  }
+}
+
+// The decode path for keys [key_begin, key_end) and the group's rows (query
+// head r / q_len, position r % q_len): unnormalised partial results (see
+// PartialStride), or the finished rows when partial is null
+// (EndDecodeChunk). k and v are T, read as Products reads them; q * scale
+// and p are rounded as Products rounds them (bf16 products: as the flash
+// path's packing rounds them, so both paths round the same intermediates).
+template <class Products, typename T>
+void DecodeRows(const GroupTask& t, const T* k, const T* v, size_t key_begin, size_t key_end,
+                float* partial, void* scratch) {
+  const size_t dim = t.head_dim, rows = t.group * t.q_len;
+  Bump bump(scratch);
+  const DecodeScratch s(bump, dim, rows);
+  OnlineRow state[kDecodeRows];
+  size_t limit[kDecodeRows];
+  for (size_t r = 0; r < rows; ++r) {
+    float* qs = s.q + r * s.q_stride;
+    ScaledQueryRow(t, r / t.q_len, r % t.q_len, qs);
+    for (size_t d = 0; d < dim; ++d) qs[d] = Products::Round(qs[d]);
+    std::fill(qs + dim, qs + s.q_stride, 0.0f);
+    std::fill(s.acc + r * dim, s.acc + (r + 1) * dim, 0.0f);
+    state[r] = OnlineRow();
+    limit[r] = std::min(t.Limit(r % t.q_len), key_end);
+  }
+  for (size_t j0 = key_begin; j0 < key_end; j0 += kDecodeBlock) {
+    const size_t keys = std::min(kDecodeBlock, key_end - j0);
+    // Each key row is read once and used by every query row that sees it,
+    // four keys at a time (their lane sums share one reduction).
+    for (size_t j = 0; j < keys; j += 4) {
+      const T* key = k + static_cast<ptrdiff_t>(j0 + j) * t.k_pos;
+      // The same four keys of the next block, k and v, requested now: spread
+      // over the block's work (all at the block's start they stall on the
+      // line fill buffers, and measured slower than none at L=8192). One
+      // thread, E=A=512, H=8: a step at L=8192 from 0.87 to 0.80 ms, at
+      // L=16384 from 3.2 to 1.75 ms, at L=32768 from 7.6 to 5.1 ms.
+      for (size_t i = j0 + kDecodeBlock + j; i < std::min(key_end, j0 + kDecodeBlock + j + 4);
+           ++i) {
+        const char* kr = reinterpret_cast<const char*>(k + static_cast<ptrdiff_t>(i) * t.k_pos);
+        const char* vr = reinterpret_cast<const char*>(v + static_cast<ptrdiff_t>(i) * t.v_pos);
+        for (size_t b = 0; b < dim * sizeof(T); b += 64) {
+          __builtin_prefetch(kr + b);
+          __builtin_prefetch(vr + b);
+        }
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        float* scores = s.scores + r * kDecodeBlock + j;
+        if (j + 4 <= keys && j0 + j + 4 <= limit[r]) {
+          Dot4<Products>(s.q + r * s.q_stride, key, t.k_pos, dim, scores);
+          continue;
+        }
+        for (size_t i = 0; i < 4 && j + i < keys && j0 + j + i < limit[r]; ++i) {
+          scores[i] =
+              Dot1<Products>(s.q + r * s.q_stride, key + static_cast<ptrdiff_t>(i) * t.k_pos, dim);
+        }
+      }
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t visible = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
+      float* p = s.scores + r * kDecodeBlock;
+      const float correction = OnlineSoftmaxUpdate(p, visible, keys, &state[r]);
+      float* acc = s.acc + r * dim;
+      if (correction != 1.0f) ScaleRow(acc, dim, correction);
+      if (state[r].bad) continue;
+      // Only visible keys: a NaN in a later value row cannot leak back.
+      for (size_t j = 0; j < visible; ++j) p[j] = Products::Round(p[j]);
+      Accumulate<Products>(acc, p, v + static_cast<ptrdiff_t>(j0) * t.v_pos, t.v_pos, visible, dim);
+    }
+  }
+  EndDecodeChunk(t, s.acc, state, limit, rows, partial);
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace mhsa
+HWY_AFTER_NAMESPACE();
+
+#endif  // MHSA_SRC_DECODE_INL_H_
