@@ -275,8 +275,8 @@ void Run(benchmark::State& state, const Entry& entry) {
 // (32, 64, 512) and one token without a cache, (1, 1, 512).
 bool IssueShape(const Shape& s) {
   if (s.threads != 2) return false;
-  const size_t shapes[][3] = {{2, 1024, 512}, {1, 4096, 512}, {8, 128, 768}, {32, 64, 512},
-                              {1, 1, 512}};
+  const size_t shapes[][3] = {
+      {2, 1024, 512}, {1, 4096, 512}, {8, 128, 768}, {32, 64, 512}, {1, 1, 512}};
   for (const auto& shape : shapes) {
     if (s.batch == shape[0] && s.context == shape[1] && s.embedding == shape[2]) return true;
   }
