@@ -192,8 +192,8 @@ AttentionPath Bf16AttentionPath() {
                        &MHSA_DISPATCH(ProbabilityRowsBf16), kBf16QueryBlock, ChosenBf16Kernel()};
 }
 
-static_assert(sizeof(bf16) == sizeof(uint16_t) && alignof(bf16) == alignof(uint16_t),
-              "mhsa::bf16 is its bit pattern");
+static_assert(sizeof(bf16) == sizeof(uint16_t), "mhsa::bf16 is its bit pattern");
+static_assert(alignof(bf16) == alignof(uint16_t), "mhsa::bf16 is its bit pattern");
 
 void Attention(const AttentionShape& shape, const bf16* q, Strides q_strides, const bf16* k,
                Strides k_strides, const bf16* v, Strides v_strides, float* out, Strides out_strides,

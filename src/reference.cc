@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace mhsa {
@@ -130,19 +131,44 @@ void Gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, T alpha, con
   }
 }
 
-template <typename T>
-void Attention(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
-               Strides k_strides, const float* v, Strides v_strides, T* out, Strides out_strides,
-               bool causal, T scale, const int* q_lengths, const int* kv_lengths, T* lse,
-               T* probabilities) {
+namespace {
+
+// The float nearest to f among the bf16 values, ties to even. Written out
+// here rather than taken from the library, which the reference does not
+// link: the upper half of f's bits after adding half of the dropped part
+// (0x7FFF, or 0x8000 when the kept part is odd); NaN stays NaN.
+float Bf16(float f) {
+  if (std::isnan(f)) return f;
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof(bits));
+  bits += 0x7FFFu + ((bits >> 16) & 1u);
+  bits &= 0xFFFF0000u;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+// Attention (reference.h) in T, or with kBf16 the bf16 computation
+// (T = float): the same loops, the bf16 one rounding q * scale, k, v and p
+// to bf16 where the bf16 kernels do, and so scaling q instead of the scores.
+template <typename T, bool kBf16>
+void AttentionRows(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
+                   Strides k_strides, const float* v, Strides v_strides, T* out,
+                   Strides out_strides, bool causal, T scale, const int* q_lengths,
+                   const int* kv_lengths, T* lse, T* probabilities) {
   using Acc = typename Accumulator<T>::type;
+  static_assert(!kBf16 || std::is_same<T, float>::value, "the bf16 computation is in float");
+  // Rounds a kernel input the way this computation does.
+  const auto in = [](float x) { return static_cast<Acc>(kBf16 ? Bf16(x) : x); };
   const T kInf = std::numeric_limits<T>::infinity();
   const T kNaN = std::numeric_limits<T>::quiet_NaN();
+  if (shape.num_heads <= 0) return;  // No rows (and no group size to divide by).
   const int kv_heads = shape.num_kv_heads == 0 ? shape.num_heads : shape.num_kv_heads;
   const int group = shape.num_heads / kv_heads;
   const auto at = [](const float* base, Strides s, int b, int i, int h) {
     return base + b * s.batch + i * s.position + h * s.head;
   };
+  const auto dim = static_cast<size_t>(shape.head_dim);
+  std::vector<Acc> q_row(dim);
   for (int b = 0; b < shape.batch; ++b) {
     const int q_len = q_lengths != nullptr ? q_lengths[b] : shape.q_len;
     const int kv_len = kv_lengths != nullptr ? kv_lengths[b] : shape.kv_len;
@@ -151,14 +177,16 @@ void Attention(const AttentionShape& shape, const float* q, Strides q_strides, c
       for (int i = 0; i < q_len; ++i) {
         // The mask: keys j < limit, aligned bottom-right when causal.
         const int limit = causal ? std::max(0, std::min(kv_len, i + kv_len - q_len + 1)) : kv_len;
+        const float* qi = at(q, q_strides, b, i, h);
+        for (size_t d = 0; d < dim; ++d) {
+          q_row[d] = kBf16 ? in(qi[d] * static_cast<float>(scale)) : static_cast<Acc>(qi[d]);
+        }
         std::vector<T> s(static_cast<size_t>(limit));
         for (int j = 0; j < limit; ++j) {
+          const float* kj = at(k, k_strides, b, j, g);
           Acc dot = 0;
-          for (int d = 0; d < shape.head_dim; ++d) {
-            dot += static_cast<Acc>(at(q, q_strides, b, i, h)[d]) *
-                   static_cast<Acc>(at(k, k_strides, b, j, g)[d]);
-          }
-          s[static_cast<size_t>(j)] = static_cast<T>(dot) * scale;
+          for (size_t d = 0; d < dim; ++d) dot += q_row[d] * in(kj[d]);
+          s[static_cast<size_t>(j)] = kBf16 ? static_cast<T>(dot) : static_cast<T>(dot) * scale;
         }
         T max = -kInf;
         bool bad = false;
@@ -177,7 +205,7 @@ void Attention(const AttentionShape& shape, const float* q, Strides q_strides, c
         T row_lse;
         if (limit == 0 || bad || max == -kInf) {
           const T fill = limit == 0 ? T(0) : kNaN;
-          for (int d = 0; d < shape.head_dim; ++d) o[d] = fill;
+          for (size_t d = 0; d < dim; ++d) o[d] = fill;
           row_lse = (limit == 0 || !bad) ? -kInf : kNaN;
           if (p_row != nullptr) {
             for (int j = 0; j < shape.kv_len; ++j) p_row[j] = j < limit ? kNaN : T(0);
@@ -188,11 +216,12 @@ void Attention(const AttentionShape& shape, const float* q, Strides q_strides, c
             x = std::exp(x - max);
             sum += x;
           }
-          for (int d = 0; d < shape.head_dim; ++d) {
+          for (size_t d = 0; d < dim; ++d) {
             Acc acc = 0;
             for (int j = 0; j < limit; ++j) {
-              acc += static_cast<Acc>(s[static_cast<size_t>(j)]) *
-                     static_cast<Acc>(at(v, v_strides, b, j, g)[d]);
+              const T p = s[static_cast<size_t>(j)];
+              acc += (kBf16 ? in(static_cast<float>(p)) : static_cast<Acc>(p)) *
+                     in(at(v, v_strides, b, j, g)[d]);
             }
             o[d] = static_cast<T>(acc / sum);
           }
@@ -209,97 +238,23 @@ void Attention(const AttentionShape& shape, const float* q, Strides q_strides, c
   }
 }
 
-namespace {
-
-// The float nearest to f among the bf16 values, ties to even. Written out
-// here rather than taken from the library, which the reference does not
-// link: the upper half of f's bits after adding half of the dropped part
-// (0x7FFF, or 0x8000 when the kept part is odd); NaN stays NaN.
-float Bf16(float f) {
-  if (std::isnan(f)) return f;
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof(bits));
-  bits += 0x7FFFu + ((bits >> 16) & 1u);
-  bits &= 0xFFFF0000u;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
 }  // namespace
+
+template <typename T>
+void Attention(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
+               Strides k_strides, const float* v, Strides v_strides, T* out, Strides out_strides,
+               bool causal, T scale, const int* q_lengths, const int* kv_lengths, T* lse,
+               T* probabilities) {
+  AttentionRows<T, false>(shape, q, q_strides, k, k_strides, v, v_strides, out, out_strides, causal,
+                          scale, q_lengths, kv_lengths, lse, probabilities);
+}
 
 void AttentionBf16(const AttentionShape& shape, const float* q, Strides q_strides, const float* k,
                    Strides k_strides, const float* v, Strides v_strides, float* out,
                    Strides out_strides, bool causal, float scale, const int* q_lengths,
                    const int* kv_lengths, float* lse, float* probabilities) {
-  const float kInf = std::numeric_limits<float>::infinity();
-  const float kNaN = std::numeric_limits<float>::quiet_NaN();
-  const int kv_heads = shape.num_kv_heads == 0 ? shape.num_heads : shape.num_kv_heads;
-  const int group = shape.num_heads / kv_heads;
-  const auto at = [](const float* base, Strides s, int b, int i, int h) {
-    return base + b * s.batch + i * s.position + h * s.head;
-  };
-  const auto dim = static_cast<size_t>(shape.head_dim);
-  for (int b = 0; b < shape.batch; ++b) {
-    const int q_len = q_lengths != nullptr ? q_lengths[b] : shape.q_len;
-    const int kv_len = kv_lengths != nullptr ? kv_lengths[b] : shape.kv_len;
-    for (int h = 0; h < shape.num_heads; ++h) {
-      const int g = h / group;
-      for (int i = 0; i < q_len; ++i) {
-        const int limit = causal ? std::max(0, std::min(kv_len, i + kv_len - q_len + 1)) : kv_len;
-        std::vector<float> qs(dim);
-        for (size_t d = 0; d < dim; ++d) qs[d] = Bf16(at(q, q_strides, b, i, h)[d] * scale);
-        std::vector<float> s(static_cast<size_t>(limit));
-        for (int j = 0; j < limit; ++j) {
-          float dot = 0;
-          for (size_t d = 0; d < dim; ++d) dot += qs[d] * Bf16(at(k, k_strides, b, j, g)[d]);
-          s[static_cast<size_t>(j)] = dot;
-        }
-        float max = -kInf;
-        bool bad = false;
-        for (float x : s) {
-          if (std::isnan(x) || x == kInf) bad = true;
-          max = std::max(max, x);
-        }
-        float* o = out + b * out_strides.batch + i * out_strides.position + h * out_strides.head;
-        const size_t row = (static_cast<size_t>(b) * static_cast<size_t>(shape.num_heads) +
-                            static_cast<size_t>(h)) *
-                               static_cast<size_t>(shape.q_len) +
-                           static_cast<size_t>(i);
-        float* p_row = probabilities == nullptr
-                           ? nullptr
-                           : probabilities + row * static_cast<size_t>(shape.kv_len);
-        float row_lse;
-        if (limit == 0 || bad || max == -kInf) {
-          const float fill = limit == 0 ? 0.0f : kNaN;
-          for (size_t d = 0; d < dim; ++d) o[d] = fill;
-          row_lse = (limit == 0 || !bad) ? -kInf : kNaN;
-          if (p_row != nullptr) {
-            for (int j = 0; j < shape.kv_len; ++j) p_row[j] = j < limit ? kNaN : 0.0f;
-          }
-        } else {
-          float sum = 0;
-          for (float& x : s) {
-            x = std::exp(x - max);
-            sum += x;
-          }
-          for (size_t d = 0; d < dim; ++d) {
-            float acc = 0;
-            for (int j = 0; j < limit; ++j) {
-              acc += Bf16(s[static_cast<size_t>(j)]) * Bf16(at(v, v_strides, b, j, g)[d]);
-            }
-            o[d] = acc / sum;
-          }
-          row_lse = max + std::log(sum);
-          if (p_row != nullptr) {
-            for (int j = 0; j < shape.kv_len; ++j) {
-              p_row[j] = j < limit ? s[static_cast<size_t>(j)] / sum : 0.0f;
-            }
-          }
-        }
-        if (lse != nullptr) lse[row] = row_lse;
-      }
-    }
-  }
+  AttentionRows<float, true>(shape, q, q_strides, k, k_strides, v, v_strides, out, out_strides,
+                             causal, scale, q_lengths, kv_lengths, lse, probabilities);
 }
 
 void ForwardBf16(const float* x, size_t batch, size_t context, size_t embedding_dim,
