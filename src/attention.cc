@@ -33,6 +33,7 @@ namespace HWY_NAMESPACE {
 // group, against keys packed in s.k_pack / s.v_pack (keys_packed of them).
 void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t keys_packed,
                 const FlashScratch& s) {
+  if (rows == 0) return;  // Never asked for; the limits below need a row.
   const size_t dim = t.head_dim;
   const float* q = t.q + static_cast<ptrdiff_t>(head) * t.q_head;
   // The scale is folded into q once here, sparing a pass over every score.
@@ -83,25 +84,16 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
 
 void FlashGroup(const GroupTask& t, size_t block_begin, size_t block_end, size_t mirror,
                 void* scratch) {
-  const auto keys_for = [&](size_t block) {
-    return t.Limit(std::min(t.q_len, (block + 1) * kQueryBlock) - 1);
-  };
-  size_t keys = block_end > block_begin ? keys_for(block_end - 1) : 0;
-  if (mirror != kNoBlock) keys = std::max(keys, keys_for(mirror));
+  const FlashBlocks blocks{kQueryBlock, block_begin, block_end, mirror};
+  const size_t keys = blocks.Keys(t);
   Bump bump(scratch);
   const FlashScratch s(bump, t.head_dim, keys);
   if (keys > 0) {
     PackPanels<kPanel>(t.k, t.k_pos, 1, keys, t.head_dim, 1.0f, s.k_pack);
     PackPanels<kPanel>(t.v, 1, t.v_pos, t.head_dim, keys, 1.0f, s.v_pack);
   }
-  for (size_t head = 0; head < t.group; ++head) {
-    const auto run = [&](size_t block) {
-      const size_t i0 = block * kQueryBlock;
-      FlashBlock(t, head, i0, std::min(kQueryBlock, t.q_len - i0), keys, s);
-    };
-    for (size_t block = block_begin; block < block_end; ++block) run(block);
-    if (mirror != kNoBlock) run(mirror);
-  }
+  blocks.ForEach(
+      t, [&](size_t head, size_t i0, size_t rows) { FlashBlock(t, head, i0, rows, keys, s); });
 }
 
 // The decode path with float32 products (decode-inl.h).
@@ -518,15 +510,11 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
 
 void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scratch) {
   if (p.q_len == 0) return;
-  // Below this many multiply-adds (q·kᵀ and p·v of every row, as if no key
-  // were masked) a parallel region costs more than it saves: a decode step
-  // over a few hundred keys, say. The bits do not depend on it.
-  constexpr double kMinParallelWork = 1 << 17;
-  if (2.0 * static_cast<double>(p.batch * p.num_heads) * static_cast<double>(p.q_len) *
-          static_cast<double>(p.kv_len) * static_cast<double>(p.head_dim) <
-      kMinParallelWork) {
-    threads = 1;
-  }
+  // The work: q·kᵀ and p·v of every row, as if no key were masked.
+  threads = ThreadsForWork(2.0 * static_cast<double>(p.batch * p.num_heads) *
+                               static_cast<double>(p.q_len) * static_cast<double>(p.kv_len) *
+                               static_cast<double>(p.head_dim),
+                           threads);
   Bump shared_bump(scratch.shared());
   const SharedScratch shared = CarveShared(shared_bump, p);
 

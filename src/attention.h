@@ -4,6 +4,7 @@
 #ifndef MHSA_SRC_ATTENTION_H_
 #define MHSA_SRC_ATTENTION_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -184,6 +185,38 @@ inline float LogSumExp(float max, float sum) {
 
 // "No mirror block" for a flash task that runs a plain range of blocks.
 inline constexpr size_t kNoBlock = ~size_t{0};
+
+// The query blocks of one flash group task, the same for both precisions:
+// blocks [begin, end) of `rows` query rows each (the last block of the
+// sequence may be shorter) and, unless it is kNoBlock, block `mirror`, for
+// every query head of the group.
+struct FlashBlocks {
+  size_t rows, begin, end, mirror;
+
+  // Keys the blocks see, packed once for all of them: what the last row of
+  // the latest block sees (limits grow with the row).
+  size_t Keys(const GroupTask& t) const {
+    const auto keys_for = [&](size_t block) {
+      return t.Limit(std::min(t.q_len, (block + 1) * rows) - 1);
+    };
+    size_t keys = end > begin ? keys_for(end - 1) : 0;
+    if (mirror != kNoBlock) keys = std::max(keys, keys_for(mirror));
+    return keys;
+  }
+
+  // Calls block(head, first_row, row_count) for each head, then each block.
+  template <class F>
+  void ForEach(const GroupTask& t, const F& block) const {
+    for (size_t head = 0; head < t.group; ++head) {
+      const auto run = [&](size_t b) {
+        const size_t i0 = b * rows;
+        block(head, i0, std::min(rows, t.q_len - i0));
+      };
+      for (size_t b = begin; b < end; ++b) run(b);
+      if (mirror != kNoBlock) run(mirror);
+    }
+  }
+};
 
 // A decode chunk's partial result per row: the unnormalised output, then the
 // running max (NaN once a NaN or +inf score was seen) and sum.

@@ -33,10 +33,6 @@
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
-
-using DF = hn::ScalableTag<float>;
-using VF = hn::Vec<DF>;
 
 // ------------------------------------------------------------------- flash
 
@@ -45,6 +41,7 @@ using VF = hn::Vec<DF>;
 // The steps of FlashBlock (attention.cc), on the bf16 kernel.
 void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t keys_packed,
                     const FlashBf16Scratch& s) {
+  if (rows == 0) return;  // Never asked for; the limits below need a row.
   const Bf16Kernel& kernel = *t.bf16_kernel;
   const size_t dim = t.head_dim;
   // q * scale in float, rounded to bf16 by the kernel's packing.
@@ -96,11 +93,8 @@ void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, siz
 // of every query head in the group; k and v are packed once for all.
 void FlashGroupBf16(const GroupTask& t, size_t block_begin, size_t block_end, size_t mirror,
                     void* scratch) {
-  const auto keys_for = [&](size_t block) {
-    return t.Limit(std::min(t.q_len, (block + 1) * kBf16QueryBlock) - 1);
-  };
-  size_t keys = block_end > block_begin ? keys_for(block_end - 1) : 0;
-  if (mirror != kNoBlock) keys = std::max(keys, keys_for(mirror));
+  const FlashBlocks blocks{kBf16QueryBlock, block_begin, block_end, mirror};
+  const size_t keys = blocks.Keys(t);
   Bump bump(scratch);
   const FlashBf16Scratch s(bump, t.head_dim, keys);
   if (keys > 0) {
@@ -112,14 +106,8 @@ void FlashGroupBf16(const GroupTask& t, size_t block_begin, size_t block_end, si
       PackBf16ColsStrided(t.v, t.v_pos, t.head_dim, keys, s.v_pack);
     }
   }
-  for (size_t head = 0; head < t.group; ++head) {
-    const auto run = [&](size_t block) {
-      const size_t i0 = block * kBf16QueryBlock;
-      FlashBlockBf16(t, head, i0, std::min(kBf16QueryBlock, t.q_len - i0), keys, s);
-    };
-    for (size_t block = block_begin; block < block_end; ++block) run(block);
-    if (mirror != kNoBlock) run(mirror);
-  }
+  blocks.ForEach(
+      t, [&](size_t head, size_t i0, size_t rows) { FlashBlockBf16(t, head, i0, rows, keys, s); });
 }
 
 // ------------------------------------------------------------------ decode

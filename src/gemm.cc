@@ -39,6 +39,7 @@ HWY_AFTER_NAMESPACE();
 #include "checks.h"
 #include "dispatch.h"
 #include "gemm.h"
+#include "gemm_tasks.h"
 #include "mhsa/attention.h"
 #include "parallel.h"
 
@@ -85,9 +86,6 @@ void ScaleC(float* c, size_t ldc, size_t m, size_t n, float beta) {
   }
 }
 
-// Below this many multiply-adds a parallel region costs more than it saves.
-constexpr double kMinParallelWork = 1 << 17;
-
 }  // namespace
 
 void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha,
@@ -97,28 +95,17 @@ void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k
     ScaleC(c, ldc, m, n, beta);
     return;
   }
-  if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < kMinParallelWork) {
-    threads = 1;
-  }
+  threads = ThreadsForWork(static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k),
+                           threads);
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
   const size_t k_block = GemmKBlock();
-  // Tasks are blocks of kMC rows; when there are too few of them to keep
-  // every thread busy, the columns are split too (in whole panels). Each
-  // element of C is still computed by one task in one order.
-  const size_t row_blocks = (m + kMC - 1) / kMC;
-  const size_t panels = (n + kPanel - 1) / kPanel;
-  const size_t wanted = 2 * static_cast<size_t>(threads);
-  const size_t col_parts =
-      row_blocks >= wanted ? 1 : std::min(panels, (wanted + row_blocks - 1) / row_blocks);
-  const size_t panels_per_part = (panels + col_parts - 1) / col_parts;
-  ParallelFor(threads, row_blocks * col_parts, [&](size_t t, int thread) {
-    const size_t row = (t / col_parts) * kMC;
-    const size_t col = (t % col_parts) * panels_per_part * kPanel;
-    if (col >= n) return;
+  const GemmTasks tasks(m, n, kPanel, threads);
+  ParallelFor(threads, tasks.count(), [&](size_t t, int thread) {
+    const size_t row = tasks.row(t), col = tasks.col(t), cols = tasks.cols(t);
+    if (cols == 0) return;
     const MatrixView a_rows{a.data + static_cast<ptrdiff_t>(row) * a.row_stride, a.row_stride,
                             a.step};
-    gemm_task(a_rows, std::min(kMC, m - row), bp + col * k,
-              std::min(panels_per_part * kPanel, n - col), k, alpha, beta, c + row * ldc + col, ldc,
+    gemm_task(a_rows, tasks.rows(t), bp + col * k, cols, k, alpha, beta, c + row * ldc + col, ldc,
               k_block, static_cast<float*>(scratch.thread(thread)));
   });
 }

@@ -50,6 +50,7 @@ HWY_AFTER_NAMESPACE();
 #include "cpu_features.h"
 #include "dispatch.h"
 #include "gemm_bf16.h"
+#include "gemm_tasks.h"
 #include "parallel.h"
 #include "workspace.h"
 
@@ -194,35 +195,17 @@ void PackA(const Bf16Kernel& kernel, const uint16_t* a, size_t lda, size_t m, si
   kernel.pack_a_bf16(a, lda, m, k, dst);
 }
 
-// Below this many multiply-adds a parallel region costs more than it saves
-// (as in the float GEMM).
-constexpr double kMinParallelWork = 1 << 17;
-
 template <typename T>
 void GemmBf16Driver(const Bf16Kernel& kernel, const T* a, size_t lda, const PackedBf16B& b,
                     float* c, size_t ldc, size_t m, int threads, const CallScratch& scratch) {
   if (m == 0 || b.n == 0) return;
   const auto no_mask = static_cast<ptrdiff_t>(b.k + m + 1);
-  if (static_cast<double>(m) * static_cast<double>(b.n) * static_cast<double>(b.k) <
-      kMinParallelWork) {
-    threads = 1;
-  }
-  // Tasks are blocks of kMC rows; with too few of them to keep every thread
-  // busy, the columns are split too (in whole panels), as in the float GEMM.
-  const size_t row_blocks = (m + kMC - 1) / kMC;
-  const size_t panels = (b.n + kBf16Panel - 1) / kBf16Panel;
-  const size_t wanted = 2 * static_cast<size_t>(threads);
-  const size_t col_parts =
-      row_blocks >= wanted ? 1 : std::min(panels, (wanted + row_blocks - 1) / row_blocks);
-  const size_t panels_per_part = (panels + col_parts - 1) / col_parts;
-  // Each task is owned by one thread and sums over k in the same order
-  // whatever the thread count.
-  ParallelFor(threads, row_blocks * col_parts, [&](size_t t, int thread) {
-    const size_t row = (t / col_parts) * kMC;
-    const size_t col = (t % col_parts) * panels_per_part * kBf16Panel;
-    if (col >= b.n) return;
-    const size_t rows = std::min(kMC, m - row);
-    const size_t cols = std::min(panels_per_part * kBf16Panel, b.n - col);
+  threads = ThreadsForWork(
+      static_cast<double>(m) * static_cast<double>(b.n) * static_cast<double>(b.k), threads);
+  const GemmTasks tasks(m, b.n, kBf16Panel, threads);
+  ParallelFor(threads, tasks.count(), [&](size_t t, int thread) {
+    const size_t row = tasks.row(t), rows = tasks.rows(t), col = tasks.col(t), cols = tasks.cols(t);
+    if (cols == 0) return;
     const uint16_t* bp = b.data.data() + col / kBf16Panel * b.pairs() * kPairElements;
     void* a_pack = scratch.thread(thread);
     // k-blocks after the first add to C. k = 0 still runs one empty block,

@@ -157,18 +157,11 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
   }
 }
 
-void PackF32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
-  PackAPairs<kMR>(a, lda, m, k, static_cast<uint16_t*>(dst));
-}
-
-void PackBf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
-  PackAPairs<kMR>(a, lda, m, k, static_cast<uint16_t*>(dst));
-}
-
 }  // namespace
 
 const Bf16Kernel& Avx512Bf16Kernel() {
-  static const Bf16Kernel kernel{"AVX3_BF16", kMR, 2, 2, &PackF32, &PackBf16, &Tiles};
+  static const Bf16Kernel kernel{
+      "AVX3_BF16", kMR, 2, 2, &PackAPairs<kMR, float>, &PackAPairs<kMR, uint16_t>, &Tiles};
   return kernel;
 }
 

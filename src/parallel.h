@@ -34,6 +34,16 @@ inline int ThreadsForCall(const RunOptions& options) {
 // Calls task(t, thread) for t in [0, tasks) on up to `threads` threads;
 // `thread` in [0, threads) names the caller's scratch part. With one thread
 // or one task no region is opened at all.
+// Below this many multiply-adds a parallel region costs more than it saves
+// (a decode step over a few hundred keys, a 64 x 64 x 32 product). The bits
+// of a result never depend on it.
+inline constexpr double kMinParallelWork = 1 << 17;
+
+// `threads`, or 1 when `multiply_adds` is too little work to share.
+inline int ThreadsForWork(double multiply_adds, int threads) {
+  return multiply_adds < kMinParallelWork ? 1 : threads;
+}
+
 template <typename Task>
 void ParallelFor(int threads, size_t tasks, const Task& task) {
   const int team = static_cast<int>(

@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "attention_cases.h"
 #include "attention_tensor.h"
 #include "error_rule.h"
 #include "helpers.h"
@@ -32,60 +33,15 @@ namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-using test::Layout;
-using test::Name;
 using test::Tensor;
 
-// q, k and v in the given layouts (dense (B, T, H, D) unless told), q and k
-// uniform in [-2, 2) and v in [-1, 1) from `seed`, with their shape; Run
-// writes a dense (B, T, H, D) out.
-struct Inputs {
-  AttentionShape shape;
-  Tensor q, k, v;
-
-  Inputs(int batch, int heads, int kv_heads, int dim, int q_len, int kv_len, uint32_t seed,
-         Layout q_layout = Layout::kBTHD, Layout kv_layout = Layout::kBTHD)
-      : q(q_layout, static_cast<size_t>(batch), static_cast<size_t>(q_len),
-          static_cast<size_t>(heads), static_cast<size_t>(dim)),
-        k(kv_layout, static_cast<size_t>(batch), static_cast<size_t>(kv_len),
-          static_cast<size_t>(kv_heads), static_cast<size_t>(dim)),
-        v(k) {
-    shape.batch = batch;
-    shape.num_heads = heads;
-    shape.num_kv_heads = kv_heads;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
-    q.FillRandom(seed, -2.0f, 2.0f);
-    k.FillRandom(seed + 1, -2.0f, 2.0f);
-    v.FillRandom(seed + 2);
-  }
-  size_t OutCount() const { return q.batch * q.len * q.heads * q.dim; }
-  Strides OutStrides() const { return StridesBTHD(shape.q_len, shape.num_heads, shape.head_dim); }
-  void Run(float* out, const AttentionOptions& options = AttentionOptions()) const {
-    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides, out,
-              OutStrides(), options);
-  }
-};
+using Inputs = test::AttentionInputs;
 
 // One attention problem: shapes, layouts, options; runs the library and the
 // two references and compares them by the project's rule.
-struct Case {
-  int batch = 1, heads = 1, kv_heads = 0, dim = 8, q_len = 1, kv_len = 1;
-  Layout q_layout = Layout::kBTHD, kv_layout = Layout::kBTHD, out_layout = Layout::kBTHD;
-  bool causal = true;
-  float scale = 0.0f;
-  std::vector<int> q_lengths, kv_lengths;  // empty: the padded lengths
-  bool with_lse = true, with_probabilities = false;
-  uint32_t seed = 1;
-
-  std::string Describe() const {
-    return "B=" + std::to_string(batch) + " H=" + std::to_string(heads) +
-           " Hkv=" + std::to_string(kv_heads) + " D=" + std::to_string(dim) +
-           " Tq=" + std::to_string(q_len) + " Tkv=" + std::to_string(kv_len) +
-           " q:" + Name(q_layout) + " kv:" + Name(kv_layout) + " out:" + Name(out_layout) +
-           (causal ? " causal" : " full") + (q_lengths.empty() ? "" : " ragged");
-  }
+struct Case : test::AttentionCase {
+  float scale = 0.0f;  // 0: the default, 1/sqrt(head_dim)
+  bool with_lse = true;
 
   // The rule compares max errors, and the max error of a few values is
   // mostly luck: small cases are run with several inputs until about
@@ -125,11 +81,10 @@ struct Case {
   // One run with inputs from `seed`: appends what to compare to *all, and
   // checks what must hold exactly (untouched rows, empty rows' lse).
   ::testing::AssertionResult RunOnce(uint32_t inputs, Results* all) const {
-    const int kvh = kv_heads == 0 ? heads : kv_heads;
     const auto B = static_cast<size_t>(batch), H = static_cast<size_t>(heads),
                D = static_cast<size_t>(dim), TQ = static_cast<size_t>(q_len),
                TKV = static_cast<size_t>(kv_len);
-    const Inputs in(batch, heads, kvh, dim, q_len, kv_len, inputs, q_layout, kv_layout);
+    const Inputs in = MakeInputs(inputs);
     const Tensor &q = in.q, &k = in.k, &v = in.v;
     const AttentionShape& shape = in.shape;
     Tensor out(out_layout, B, TQ, H, D);
@@ -199,102 +154,19 @@ struct Case {
 
 using AttentionTest = test::PerTarget;
 
-TEST_P(AttentionTest, EveryLayout) {
-  const Layout layouts[] = {Layout::kBTHD, Layout::kBHTD, Layout::kInterleaved, Layout::kPadded,
-                            Layout::kReversed};
-  uint32_t seed = 10;
-  for (Layout q : layouts) {
-    for (Layout kv : layouts) {
-      for (int q_len : {3, 61}) {  // The decode path, then the flash path.
-        Case c;
-        c.batch = 2;
-        c.heads = 3;
-        c.dim = 13;
-        c.q_len = q_len;
-        c.kv_len = q_len;
-        c.q_layout = q;
-        c.kv_layout = kv;
-        c.out_layout = q == Layout::kInterleaved ? Layout::kBHTD : q;
-        c.seed = seed++;
-        ASSERT_TRUE(c.Check()) << c.Describe();
-      }
-    }
-  }
-}
-
-// Grouped-query heads: 1 K/V head (multi-query), 2, and one per query head;
-// with one token and with a block of tokens.
-TEST_P(AttentionTest, GroupedQueryHeads) {
-  for (int kv_heads : {1, 2, 8}) {
-    for (int q_len : {1, 2, 50}) {
-      Case c;
-      c.heads = 8;
-      c.kv_heads = kv_heads;
-      c.dim = 16;
-      c.q_len = q_len;
-      c.kv_len = 70;
-      c.seed = static_cast<uint32_t>(kv_heads * 100 + q_len);
-      ASSERT_TRUE(c.Check()) << c.Describe();
-    }
-  }
-}
-
-// q_len < kv_len (bottom-right causal), q_len > kv_len (the first rows see
-// nothing), and non-causal, across the key block (256) and the decode
-// chunk (512) boundaries.
-TEST_P(AttentionTest, QueryAndKeyLengthsDiffer) {
-  struct Lengths {
-    int q, kv;
-  };
-  for (Lengths l : {Lengths{1, 1025}, Lengths{5, 600}, Lengths{49, 300}, Lengths{97, 97},
-                    Lengths{100, 257}, Lengths{30, 10}, Lengths{9, 0}}) {
-    for (bool causal : {true, false}) {
-      Case c;
-      c.heads = 2;
-      c.dim = 24;
-      c.q_len = l.q;
-      c.kv_len = l.kv;
-      c.causal = causal;
-      c.with_probabilities = true;
-      c.seed = static_cast<uint32_t>(l.q * 7 + l.kv);
-      ASSERT_TRUE(c.Check()) << c.Describe();
-    }
-  }
-}
-
-// Lengths of 0, 1 and full in one batch, on both paths.
-TEST_P(AttentionTest, PerSequenceLengths) {
-  for (int q_len : {4, 60}) {
-    Case c;
-    c.batch = 5;
-    c.heads = 2;
-    c.dim = 8;
-    c.q_len = q_len;
-    c.kv_len = 70;
-    c.q_lengths = {0, 1, q_len, q_len / 2, 1};
-    c.kv_lengths = {0, 1, 70, 40, 0};
-    c.with_probabilities = true;
-    ASSERT_TRUE(c.Check()) << c.Describe();
-    c.causal = false;
+// Each case of attention_cases.h, float32 tensors.
+void CheckAll(const std::vector<test::AttentionCase>& cases) {
+  for (const test::AttentionCase& shape : cases) {
+    const Case c{shape};
     ASSERT_TRUE(c.Check()) << c.Describe();
   }
 }
 
-// Awkward sizes: context 1, 7, 97, 1025; head_dim 1, 3, 59, 64.
-TEST_P(AttentionTest, AwkwardSizes) {
-  uint32_t seed = 300;
-  for (int context : {1, 7, 97, 1025}) {
-    for (int dim : {1, 3, 59, 64}) {
-      if (context == 1025 && dim < 59) continue;  // Covered by the other sizes.
-      Case c;
-      c.heads = 2;
-      c.dim = dim;
-      c.q_len = c.kv_len = context;
-      c.seed = seed++;
-      ASSERT_TRUE(c.Check()) << c.Describe();
-    }
-  }
-}
+TEST_P(AttentionTest, EveryLayout) { CheckAll(test::EveryLayoutCases()); }
+TEST_P(AttentionTest, GroupedQueryHeads) { CheckAll(test::GroupedQueryCases()); }
+TEST_P(AttentionTest, QueryAndKeyLengthsDiffer) { CheckAll(test::LengthsDifferCases()); }
+TEST_P(AttentionTest, PerSequenceLengths) { CheckAll(test::PerSequenceLengthCases()); }
+TEST_P(AttentionTest, AwkwardSizes) { CheckAll(test::AwkwardSizeCases()); }
 
 TEST_P(AttentionTest, ExplicitScale) {
   Case c;

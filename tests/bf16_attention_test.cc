@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "attention_cases.h"
 #include "attention_tensor.h"
 #include "bf16.h"
 #include "error_rule.h"
@@ -55,14 +56,7 @@ struct Compared {
 
 // ------------------------------------------------------------------ layer
 
-struct LayerShape {
-  int batch, context, embedding_dim, head_dim, num_heads;
-  std::string Describe() const {
-    return "B=" + std::to_string(batch) + " T=" + std::to_string(context) +
-           " E=" + std::to_string(embedding_dim) + " D=" + std::to_string(head_dim) +
-           " H=" + std::to_string(num_heads);
-  }
-};
+using test::LayerShape;
 
 size_t Sz(int v) { return static_cast<size_t>(v); }
 
@@ -122,13 +116,10 @@ using Bf16LayerTest = test::PerTarget;
 // (below, at and past the decode rows, the query and key blocks), head_dim
 // 1, 3, 59, 64, odd embedding dims.
 TEST_P(Bf16LayerTest, MatchesReferenceOnAwkwardShapes) {
-  const LayerShape shapes[] = {
-      {1, 1, 1, 1, 1},     {2, 7, 5, 3, 2},      {1, 47, 33, 59, 1},  {1, 48, 17, 64, 2},
-      {2, 49, 67, 1, 3},   {1, 97, 9, 3, 4},     {1, 255, 31, 64, 1}, {1, 256, 7, 59, 1},
-      {2, 257, 13, 16, 2}, {1, 1025, 67, 64, 1}, {1, 1025, 5, 3, 2},
-  };
   uint32_t seed = 10;
-  for (const LayerShape& s : shapes) EXPECT_TRUE(CheckLayer(s, 1.0f, seed += 7)) << s.Describe();
+  for (const LayerShape& s : test::AwkwardLayerShapes()) {
+    EXPECT_TRUE(CheckLayer(s, 1.0f, seed += 7)) << s.Describe();
+  }
 }
 
 // Scores of order +-100 and beyond: only a softmax that subtracts the max
@@ -229,29 +220,6 @@ MHSA_INSTANTIATE_PER_TARGET_AND_BF16_KERNEL(Bf16LayerTest);
 
 // --------------------------------------------------------------- KV cache
 
-// Feeds x through a cache in pieces of the given lengths and returns the
-// concatenated outputs, [batch][context][attention_dim].
-std::vector<float> InPieces(const MultiHeadedSelfAttention& layer, const std::vector<float>& x,
-                            const LayerShape& s, const std::vector<int>& pieces, KVCache* cache) {
-  const size_t e = Sz(s.embedding_dim), a = Sz(layer.attention_dim());
-  const size_t b_count = Sz(s.batch), t = Sz(s.context);
-  std::vector<float> out(b_count * t * a);
-  size_t at = 0;
-  for (int piece : pieces) {
-    const auto n = Sz(piece);
-    std::vector<float> x_piece(b_count * n * e), out_piece(b_count * n * a);
-    for (size_t b = 0; b < b_count; ++b) {
-      std::memcpy(&x_piece[b * n * e], &x[(b * t + at) * e], n * e * sizeof(float));
-    }
-    layer.Forward(x_piece.data(), s.batch, piece, out_piece.data(), *cache);
-    for (size_t b = 0; b < b_count; ++b) {
-      std::memcpy(&out[(b * t + at) * a], &out_piece[b * n * a], n * a * sizeof(float));
-    }
-    at += n;
-  }
-  return out;
-}
-
 using Bf16KVCacheTest = test::PerTarget;
 
 // A prefill, one-token steps and chunks give, position by position, what
@@ -265,7 +233,6 @@ TEST_P(Bf16KVCacheTest, PiecesMatchTheWholeSequence) {
     const MultiHeadedSelfAttention layer = Bf16Layer(s, seed, &weights);
     KVCache cache(layer, s.batch, s.context);
     EXPECT_EQ(cache.precision(), Precision::kBFloat16);
-    std::mt19937 gen(seed);
     Compared all;
     const size_t repeats = Repeats(Sz(s.batch) * Sz(s.context) * Sz(s.num_heads));
     for (size_t rep = 0; rep < std::max<size_t>(repeats, 4); ++rep) {
@@ -278,17 +245,10 @@ TEST_P(Bf16KVCacheTest, PiecesMatchTheWholeSequence) {
       } else if (rep == 1) {
         pieces.assign(Sz(s.context), 1);
       } else {
-        int left = s.context;
-        pieces.push_back(1 + static_cast<int>(gen() % static_cast<uint32_t>(left)));
-        left -= pieces.back();
-        while (left > 0) {
-          const int n = gen() % 2 ? 1 : 1 + static_cast<int>(gen() % static_cast<uint32_t>(left));
-          pieces.push_back(n);
-          left -= n;
-        }
+        pieces = test::RandomPieces(s.context, seed * 10 + static_cast<uint32_t>(rep));
       }
       cache.Clear();
-      const std::vector<float> fast = InPieces(layer, x, s, pieces, &cache);
+      const std::vector<float> fast = test::InPieces(layer, x, s, pieces, &cache);
       std::vector<double> truth;
       std::vector<float> plain;
       LayerReferences(x, s, weights, &truth, &plain);
@@ -314,26 +274,15 @@ TEST_P(Bf16KVCacheTest, StoresRoundedKeysAndValuesByHead) {
   ASSERT_EQ(cache.keys(), nullptr);
   ASSERT_EQ(cache.values(), nullptr);
   ASSERT_NE(cache.keys_bf16(), nullptr);
-  for (size_t b = 0; b < 2; ++b) {
-    for (size_t h = 0; h < 3; ++h) {
-      for (size_t i = 0; i < 5; ++i) {
-        for (size_t d = 0; d < 4; ++d) {
-          double k = 0, v = 0;
-          for (size_t e = 0; e < 6; ++e) {
-            const double xe = RoundToBf16(x[(b * 5 + i) * 6 + e]);
-            k += xe * RoundToBf16(weights[((h * 3 + 1) * 4 + d) * 6 + e]);
-            v += xe * RoundToBf16(weights[((h * 3 + 2) * 4 + d) * 6 + e]);
-          }
-          const size_t at = ((b * 3 + h) * 9 + i) * 4 + d;
-          const float got_k = Bf16ToFloat(cache.keys_bf16()[at].bits);
-          const float got_v = Bf16ToFloat(cache.values_bf16()[at].bits);
-          EXPECT_LE(std::fabs(got_k - k), std::fabs(k) * 0x1p-8 + 1e-6) << b << h << i << d;
-          EXPECT_LE(std::fabs(got_v - v), std::fabs(v) * 0x1p-8 + 1e-6) << b << h << i << d;
-          EXPECT_EQ(got_k, RoundToBf16(got_k));
-        }
-      }
-    }
-  }
+  test::ForEachCachedValue(
+      s, 9, x, weights, [](float value) { return RoundToBf16(value); },
+      [&](size_t at, double k, double v, const std::string& where) {
+        const float got_k = Bf16ToFloat(cache.keys_bf16()[at].bits);
+        const float got_v = Bf16ToFloat(cache.values_bf16()[at].bits);
+        EXPECT_LE(std::fabs(got_k - k), std::fabs(k) * 0x1p-8 + 1e-6) << where;
+        EXPECT_LE(std::fabs(got_v - v), std::fabs(v) * 0x1p-8 + 1e-6) << where;
+        EXPECT_EQ(got_k, RoundToBf16(got_k)) << where;
+      });
 }
 
 MHSA_INSTANTIATE_PER_TARGET_AND_BF16_KERNEL(Bf16KVCacheTest);
@@ -408,24 +357,29 @@ test::Tensor Widened(const test::Tensor& t) {
   return w;
 }
 
+// q, k and v of one sequence rounded to bf16: as float tensors (what the
+// references take) and as bf16 tensors (what Attention takes); their shape.
+struct Bf16Inputs {
+  test::Tensor q, k, v;
+  Bf16Tensor qb, kb, vb;
+  AttentionShape shape;
+  Bf16Inputs(const test::Tensor& q_in, const test::Tensor& k_in, const test::Tensor& v_in)
+      : q(Widened(q_in)), k(Widened(k_in)), v(Widened(v_in)), qb(q), kb(k), vb(v) {
+    shape.num_heads = static_cast<int>(q.heads);
+    shape.num_kv_heads = static_cast<int>(k.heads);
+    shape.head_dim = static_cast<int>(q.dim);
+    shape.q_len = static_cast<int>(q.len);
+    shape.kv_len = static_cast<int>(k.len);
+  }
+};
+
 // One attention problem computed with bf16 products, from bf16 tensors or
 // from float tensors with AttentionOptions::precision = kBFloat16.
-struct Case {
-  int batch = 1, heads = 1, kv_heads = 0, dim = 8, q_len = 1, kv_len = 1;
-  test::Layout q_layout = test::Layout::kBTHD, kv_layout = test::Layout::kBTHD,
-               out_layout = test::Layout::kBTHD;
-  bool causal = true;
-  std::vector<int> q_lengths, kv_lengths;
-  bool bf16_tensors = true, with_probabilities = false;
-  uint32_t seed = 1;
+struct Case : test::AttentionCase {
+  bool bf16_tensors = true;  // or float tensors computed in kBFloat16
 
   std::string Describe() const {
-    return "B=" + std::to_string(batch) + " H=" + std::to_string(heads) +
-           " Hkv=" + std::to_string(kv_heads) + " D=" + std::to_string(dim) +
-           " Tq=" + std::to_string(q_len) + " Tkv=" + std::to_string(kv_len) +
-           " q:" + test::Name(q_layout) + " kv:" + test::Name(kv_layout) +
-           (causal ? " causal" : " full") + (q_lengths.empty() ? "" : " ragged") +
-           (bf16_tensors ? " bf16 tensors" : " float tensors");
+    return AttentionCase::Describe() + (bf16_tensors ? " bf16 tensors" : " float tensors");
   }
 
   ::testing::AssertionResult Check() const {
@@ -449,21 +403,11 @@ struct Case {
 
   ::testing::AssertionResult RunOnce(uint32_t inputs, Compared* all_out, Compared* all_lse,
                                      Compared* all_probs) const {
-    const int kvh = kv_heads == 0 ? heads : kv_heads;
-    const size_t B = Sz(batch), H = Sz(heads), KVH = Sz(kvh), D = Sz(dim), TQ = Sz(q_len),
-                 TKV = Sz(kv_len);
-    test::Tensor q(q_layout, B, TQ, H, D), k(kv_layout, B, TKV, KVH, D),
-        v(kv_layout, B, TKV, KVH, D), out(out_layout, B, TQ, H, D);
-    q.FillRandom(inputs, -2.0f, 2.0f);
-    k.FillRandom(inputs + 1, -2.0f, 2.0f);
-    v.FillRandom(inputs + 2);
-    AttentionShape shape;
-    shape.batch = batch;
-    shape.num_heads = heads;
-    shape.num_kv_heads = kv_heads;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
+    const size_t B = Sz(batch), H = Sz(heads), D = Sz(dim), TQ = Sz(q_len), TKV = Sz(kv_len);
+    const test::AttentionInputs in = MakeInputs(inputs);
+    const test::Tensor &q = in.q, &k = in.k, &v = in.v;
+    const AttentionShape& shape = in.shape;
+    test::Tensor out(out_layout, B, TQ, H, D);
     AttentionOptions options;
     options.causal = causal;
     options.q_lengths = q_lengths.empty() ? nullptr : q_lengths.data();
@@ -527,101 +471,33 @@ struct Case {
 
 using Bf16AttentionTest = test::PerTarget;
 
-TEST_P(Bf16AttentionTest, EveryLayout) {
-  const test::Layout layouts[] = {test::Layout::kBTHD, test::Layout::kBHTD,
-                                  test::Layout::kInterleaved, test::Layout::kPadded,
-                                  test::Layout::kReversed};
-  uint32_t seed = 10;
-  for (test::Layout q : layouts) {
-    for (test::Layout kv : layouts) {
-      for (int q_len : {3, 61}) {  // The decode path, then the flash path.
-        for (bool bf16_tensors : {true, false}) {
-          Case c;
-          c.batch = 2;
-          c.heads = 3;
-          c.dim = 13;
-          c.q_len = c.kv_len = q_len;
-          c.q_layout = q;
-          c.kv_layout = kv;
-          c.out_layout = q == test::Layout::kInterleaved ? test::Layout::kBHTD : q;
-          c.bf16_tensors = bf16_tensors;
-          c.seed = seed++;
-          ASSERT_TRUE(c.Check()) << c.Describe();
-        }
-      }
+// Each case of attention_cases.h, with bf16 tensors, float tensors, or
+// (`alternate`) the two in turn.
+enum class Tensors { kBf16, kBoth, kAlternate };
+void CheckAll(const std::vector<test::AttentionCase>& cases, Tensors tensors) {
+  bool bf16 = true;
+  for (const test::AttentionCase& shape : cases) {
+    for (bool tensors_bf16 : {true, false}) {
+      if (tensors != Tensors::kBoth && !tensors_bf16) continue;
+      Case c{shape};
+      c.bf16_tensors = tensors == Tensors::kAlternate ? bf16 : tensors_bf16;
+      bf16 = !bf16;
+      ASSERT_TRUE(c.Check()) << c.Describe();
     }
   }
 }
 
+TEST_P(Bf16AttentionTest, EveryLayout) { CheckAll(test::EveryLayoutCases(), Tensors::kBoth); }
 TEST_P(Bf16AttentionTest, GroupedQueryHeads) {
-  for (int kv_heads : {1, 2, 8}) {
-    for (int q_len : {1, 2, 50}) {
-      Case c;
-      c.heads = 8;
-      c.kv_heads = kv_heads;
-      c.dim = 16;
-      c.q_len = q_len;
-      c.kv_len = 70;
-      c.seed = static_cast<uint32_t>(kv_heads * 100 + q_len);
-      ASSERT_TRUE(c.Check()) << c.Describe();
-    }
-  }
+  CheckAll(test::GroupedQueryCases(), Tensors::kBf16);
 }
-
-// q_len < kv_len, q_len > kv_len, non-causal, across the key block (256)
-// and the decode chunk (512); probabilities too.
 TEST_P(Bf16AttentionTest, QueryAndKeyLengthsDiffer) {
-  struct Lengths {
-    int q, kv;
-  };
-  for (Lengths l : {Lengths{1, 1025}, Lengths{5, 600}, Lengths{49, 300}, Lengths{97, 97},
-                    Lengths{100, 257}, Lengths{30, 10}, Lengths{9, 0}}) {
-    for (bool causal : {true, false}) {
-      Case c;
-      c.heads = 2;
-      c.dim = 24;
-      c.q_len = l.q;
-      c.kv_len = l.kv;
-      c.causal = causal;
-      c.with_probabilities = true;
-      c.bf16_tensors = (l.q + l.kv) % 2 == 0;
-      c.seed = static_cast<uint32_t>(l.q * 7 + l.kv);
-      ASSERT_TRUE(c.Check()) << c.Describe();
-    }
-  }
+  CheckAll(test::LengthsDifferCases(), Tensors::kAlternate);
 }
-
 TEST_P(Bf16AttentionTest, PerSequenceLengths) {
-  for (int q_len : {4, 60}) {
-    Case c;
-    c.batch = 5;
-    c.heads = 2;
-    c.dim = 8;
-    c.q_len = q_len;
-    c.kv_len = 70;
-    c.q_lengths = {0, 1, q_len, q_len / 2, 1};
-    c.kv_lengths = {0, 1, 70, 40, 0};
-    c.with_probabilities = true;
-    ASSERT_TRUE(c.Check()) << c.Describe();
-    c.causal = false;
-    ASSERT_TRUE(c.Check()) << c.Describe();
-  }
+  CheckAll(test::PerSequenceLengthCases(), Tensors::kBf16);
 }
-
-TEST_P(Bf16AttentionTest, AwkwardSizes) {
-  uint32_t seed = 300;
-  for (int context : {1, 7, 97, 1025}) {
-    for (int dim : {1, 3, 59, 64}) {
-      if (context == 1025 && dim < 59) continue;
-      Case c;
-      c.heads = 2;
-      c.dim = dim;
-      c.q_len = c.kv_len = context;
-      c.seed = seed++;
-      ASSERT_TRUE(c.Check()) << c.Describe();
-    }
-  }
-}
+TEST_P(Bf16AttentionTest, AwkwardSizes) { CheckAll(test::AwkwardSizeCases(), Tensors::kBf16); }
 
 // Float tensors holding bf16 values, computed with precision kBFloat16,
 // give bitwise what the same values as bf16 tensors give: the float path
@@ -635,25 +511,16 @@ TEST_P(Bf16AttentionTest, FloatTensorsOfBf16ValuesEqualBf16Tensors) {
     q.FillRandom(1, -2, 2);
     k.FillRandom(2, -2, 2);
     v.FillRandom(3);
-    q = Widened(q);
-    k = Widened(k);
-    v = Widened(v);
-    const Bf16Tensor qb(q), kb(k), vb(v);
-    AttentionShape shape;
-    shape.num_heads = heads;
-    shape.num_kv_heads = kv_heads;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
+    const Bf16Inputs in(q, k, v);
     const size_t n = Sz(q_len) * heads * dim;
     std::vector<float> from_float(n), from_bf16(n);
     const Strides dense = StridesBTHD(q_len, heads, dim);
     AttentionOptions options;
-    Attention(shape, qb.data(), q.strides, kb.data(), k.strides, vb.data(), v.strides,
-              from_bf16.data(), dense, options);
+    Attention(in.shape, in.qb.data(), in.q.strides, in.kb.data(), in.k.strides, in.vb.data(),
+              in.v.strides, from_bf16.data(), dense, options);
     options.precision = Precision::kBFloat16;
-    Attention(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
-              from_float.data(), dense, options);
+    Attention(in.shape, in.q.data(), in.q.strides, in.k.data(), in.k.strides, in.v.data(),
+              in.v.strides, from_float.data(), dense, options);
     ASSERT_EQ(std::memcmp(from_float.data(), from_bf16.data(), n * sizeof(float)), 0) << q_len;
   }
 }
@@ -678,26 +545,20 @@ TEST_P(Bf16AttentionTest, RoundsPBeforePV) {
     for (size_t h = 0; h < Sz(heads); ++h) {
       for (size_t d = 0; d < Sz(dim); ++d) k.buffer[k.Index(0, 0, h) + d] = 1.0f;
     }
-    q = Widened(q);
-    k = Widened(k);
-    v = Widened(v);
-    const Bf16Tensor qb(q), kb(k), vb(v);
-    AttentionShape shape;
-    shape.num_heads = heads;
-    shape.head_dim = dim;
-    shape.q_len = q_len;
-    shape.kv_len = kv_len;
+    const Bf16Inputs in(q, k, v);
     AttentionOptions options;
     options.scale = 1.0f;
     const Strides dense = StridesBTHD(q_len, heads, dim);
     const size_t n = Sz(q_len) * heads * dim;
     std::vector<float> fast(n), bf16(n), f32(n);
-    Attention(shape, qb.data(), q.strides, kb.data(), k.strides, vb.data(), v.strides, fast.data(),
-              dense, options);
-    ref::AttentionBf16(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
-                       bf16.data(), dense, true, 1.0f, nullptr, nullptr, nullptr, nullptr);
-    ref::Attention<float>(shape, q.data(), q.strides, k.data(), k.strides, v.data(), v.strides,
-                          f32.data(), dense, true, 1.0f, nullptr, nullptr, nullptr, nullptr);
+    Attention(in.shape, in.qb.data(), in.q.strides, in.kb.data(), in.k.strides, in.vb.data(),
+              in.v.strides, fast.data(), dense, options);
+    ref::AttentionBf16(in.shape, in.q.data(), in.q.strides, in.k.data(), in.k.strides, in.v.data(),
+                       in.v.strides, bf16.data(), dense, true, 1.0f, nullptr, nullptr, nullptr,
+                       nullptr);
+    ref::Attention<float>(in.shape, in.q.data(), in.q.strides, in.k.data(), in.k.strides,
+                          in.v.data(), in.v.strides, f32.data(), dense, true, 1.0f, nullptr,
+                          nullptr, nullptr, nullptr);
     EXPECT_LE(MaxDifference(fast, bf16), 0.25 * MaxDifference(f32, bf16)) << "q_len " << q_len;
   }
 }

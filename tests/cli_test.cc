@@ -29,6 +29,7 @@
 
 #include "golden_check.h"
 #include "mhsa/mhsa.h"
+#include "shell_run.h"
 #include "test_data.h"
 
 namespace mhsa {
@@ -36,17 +37,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using Result = test::ShellResult;
+using test::Slurp;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -59,9 +51,7 @@ class CliTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   fs::path Write(const std::string& name, const std::string& text) {
-    const fs::path path = dir_ / name;
-    std::ofstream(path) << text;
-    return path;
+    return test::WriteFile(dir_, name, text);
   }
 
   // Runs the command through /bin/sh; `env` is placed before it (variable
@@ -70,16 +60,8 @@ class CliTest : public ::testing::Test {
   Result Run(const std::string& args, const std::string& env = "",
              const std::string& stdout_path = "") {
     const fs::path out = stdout_path.empty() ? dir_ / "stdout" : fs::path(stdout_path);
-    const fs::path err = dir_ / "stderr";
-    const std::string command = env + " " + std::string(MHSA_CLI_PATH) + " " + args + " >" +
-                                out.string() + " 2>" + err.string() + " </dev/null";
-    const int status = std::system(command.c_str());
-    Result r;
-    // A crash (signal) leaves exit_code at -1, which no test accepts.
-    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    if (fs::is_regular_file(out)) r.out = Slurp(out);
-    r.err = Slurp(err);
-    return r;
+    return test::RunShell(env + " " + std::string(MHSA_CLI_PATH) + " " + args + " </dev/null", out,
+                          dir_ / "stderr");
   }
 
   // Exit `code` with exactly one line on stderr naming `needle`.

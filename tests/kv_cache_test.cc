@@ -22,61 +22,16 @@
 namespace mhsa {
 namespace {
 
-struct Sizes {
-  int batch, context, embedding_dim, head_dim, num_heads;
-};
-
-// Feeds x through a cache in pieces of the given lengths and returns the
-// concatenated outputs, [batch][context][attention_dim].
-std::vector<float> InPieces(const MultiHeadedSelfAttention& layer, const std::vector<float>& x,
-                            const Sizes& s, const std::vector<int>& pieces, KVCache* cache) {
-  const auto e = static_cast<size_t>(s.embedding_dim),
-             a = static_cast<size_t>(layer.attention_dim());
-  const auto b_count = static_cast<size_t>(s.batch), t = static_cast<size_t>(s.context);
-  std::vector<float> out(b_count * t * a);
-  size_t at = 0;
-  for (int piece : pieces) {
-    const auto n = static_cast<size_t>(piece);
-    std::vector<float> x_piece(b_count * n * e), out_piece(b_count * n * a);
-    for (size_t b = 0; b < b_count; ++b) {
-      std::memcpy(&x_piece[b * n * e], &x[(b * t + at) * e], n * e * sizeof(float));
-    }
-    EXPECT_EQ(cache->size(), static_cast<int>(at));
-    layer.Forward(x_piece.data(), s.batch, piece, out_piece.data(), *cache);
-    for (size_t b = 0; b < b_count; ++b) {
-      std::memcpy(&out[(b * t + at) * a], &out_piece[b * n * a], n * a * sizeof(float));
-    }
-    at += n;
-  }
-  EXPECT_EQ(at, t);
-  return out;
-}
-
-// Random piece lengths summing to `total`: a prefill, then steps of one and
-// chunks, drawn from `seed`.
-std::vector<int> RandomPieces(int total, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::vector<int> pieces;
-  int left = total;
-  std::uniform_int_distribution<int> prefill(1, total);
-  pieces.push_back(prefill(gen));
-  left -= pieces.back();
-  while (left > 0) {
-    const int kind = static_cast<int>(gen() % 3);
-    int n = kind == 0 ? 1 : static_cast<int>(gen() % static_cast<uint32_t>(left)) + 1;
-    if (kind == 2) n = std::min(left, static_cast<int>(gen() % 7) + 1);
-    pieces.push_back(n);
-    left -= n;
-  }
-  return pieces;
-}
+using test::InPieces;
+using test::LayerShape;
+using test::RandomPieces;
 
 using KVCacheTest = test::PerTarget;
 
 TEST_P(KVCacheTest, PiecesMatchTheWholeSequence) {
-  const Sizes shapes[] = {{2, 40, 24, 8, 4}, {1, 97, 7, 3, 2}, {1, 600, 16, 16, 2}};
+  const LayerShape shapes[] = {{2, 40, 24, 8, 4}, {1, 97, 7, 3, 2}, {1, 600, 16, 16, 2}};
   uint32_t seed = 1;
-  for (const Sizes& s : shapes) {
+  for (const LayerShape& s : shapes) {
     const MultiHeadedSelfAttention layer =
         test::RandomLayer(s.embedding_dim, s.head_dim * s.num_heads, s.num_heads, seed);
     const std::vector<float> weights = test::AllWeights(layer);
@@ -113,31 +68,19 @@ TEST_P(KVCacheTest, PiecesMatchTheWholeSequence) {
 
 // The cache holds k = x·Wkᵀ and v = x·Wvᵀ at [batch][head][position][dim].
 TEST_P(KVCacheTest, StoresKeysAndValuesByHead) {
-  const Sizes s{2, 5, 6, 4, 3};
+  const LayerShape s{2, 5, 6, 4, 3};
   const MultiHeadedSelfAttention layer = test::RandomLayer(6, 12, 3, 7);
   const std::vector<float> weights = test::AllWeights(layer);
   const auto x = test::Random(2 * 5 * 6, 8);
-  KVCache cache(layer, 2, 9);
+  KVCache cache(layer, 2, 9);  // Room for 9 positions: the layout's stride.
   std::vector<float> out(2 * 5 * 12);
   layer.Forward(x.data(), 2, 5, out.data(), cache);
-  for (size_t b = 0; b < 2; ++b) {
-    for (size_t h = 0; h < 3; ++h) {
-      for (size_t i = 0; i < 5; ++i) {
-        for (size_t d = 0; d < 4; ++d) {
-          double k = 0, v = 0;
-          for (size_t e = 0; e < 6; ++e) {
-            const double xe = x[(b * 5 + i) * 6 + e];
-            k += xe * weights[((h * 3 + 1) * 4 + d) * 6 + e];
-            v += xe * weights[((h * 3 + 2) * 4 + d) * 6 + e];
-          }
-          const size_t at = ((b * 3 + h) * 9 + i) * 4 + d;
-          EXPECT_NEAR(cache.keys()[at], k, 1e-5) << b << h << i << d;
-          EXPECT_NEAR(cache.values()[at], v, 1e-5) << b << h << i << d;
-        }
-      }
-    }
-  }
-  (void)s;
+  test::ForEachCachedValue(
+      s, 9, x, weights, [](float value) { return value; },
+      [&](size_t at, double k, double v, const std::string& where) {
+        EXPECT_NEAR(cache.keys()[at], k, 1e-5) << where;
+        EXPECT_NEAR(cache.values()[at], v, 1e-5) << where;
+      });
 }
 
 MHSA_INSTANTIATE_PER_TARGET(KVCacheTest);

@@ -89,9 +89,7 @@ using NumbersTest = test::PerTarget;
 // around the tiles (1, 3, 47-49, 59, 64, 97, 255-257, 1025), odd embedding
 // dims, one and several heads. Shape: batch, context, embedding_dim,
 // head_dim, num_heads; inputs uniform in [-input_scale, input_scale).
-struct LayerShape {
-  int batch, context, embedding_dim, head_dim, num_heads;
-};
+using test::LayerShape;
 
 ::testing::AssertionResult LayerWithinRule(const LayerShape& s, float input_scale, uint32_t seed) {
   const auto layer =
@@ -100,18 +98,14 @@ struct LayerShape {
       Random(Count(s.batch, s.context, s.embedding_dim), seed + 99u, -input_scale, input_scale);
   const Outputs o = Compute(layer, x, s.batch, s.context);
   return test::WithinRule(o.fast, o.plain, o.truth)
-         << " B=" << s.batch << " T=" << s.context << " E=" << s.embedding_dim
-         << " D=" << s.head_dim << " H=" << s.num_heads << " input scale " << input_scale;
+         << " " << s.Describe() << " input scale " << input_scale;
 }
 
 TEST_P(NumbersTest, LayerMatchesReferenceOnAwkwardShapes) {
-  const LayerShape shapes[] = {
-      {1, 1, 1, 1, 1},     {2, 7, 5, 3, 2},      {1, 47, 33, 59, 1},  {1, 48, 17, 64, 2},
-      {2, 49, 67, 1, 3},   {1, 97, 9, 3, 4},     {1, 255, 31, 64, 1}, {1, 256, 7, 59, 1},
-      {2, 257, 13, 16, 2}, {1, 1025, 67, 64, 1}, {1, 1025, 5, 3, 2},
-  };
   uint32_t seed = 10;
-  for (const LayerShape& s : shapes) EXPECT_TRUE(LayerWithinRule(s, 1.0f, seed += 7));
+  for (const LayerShape& s : test::AwkwardLayerShapes()) {
+    EXPECT_TRUE(LayerWithinRule(s, 1.0f, seed += 7));
+  }
 }
 
 // Large logits (scores of order +-100 and beyond): only a softmax that

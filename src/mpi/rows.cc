@@ -103,46 +103,55 @@ Transfer Prepare(MPI_Comm comm, const SequenceShare& share, int batch, int width
 
 }  // namespace
 
-void ScatterSequence(MPI_Comm comm, const SequenceShare& share, int batch, int width,
-                     const float* whole, float* local, int root) {
-  Transfer t = Prepare(comm, share, batch, width, whole, local, root, Direction::kScatter);
-  if (share.rows() > 0) {
-    t.requests.emplace_back();
-    MPI_Irecv(local, batch * share.rows() * width, MPI_FLOAT, root, 0, t.comm, &t.requests.back());
+namespace {
+
+// Posts one non-blocking message of t's call: a send of `data`, or a receive
+// into it (then the caller's buffer is writable; MPI takes one pointer type
+// for both).
+void Post(Transfer& t, bool send, const float* data, int count, MPI_Datatype type, int peer) {
+  t.requests.emplace_back();
+  if (send) {
+    MPI_Isend(data, count, type, peer, 0, t.comm, &t.requests.back());
+  } else {
+    MPI_Irecv(const_cast<float*>(data), count, type, peer, 0, t.comm, &t.requests.back());
   }
+}
+
+// The scatter, or the gather: the root exchanges with each rank that has
+// rows one message of the rows' type over `whole`; each rank exchanges its
+// own rows as one contiguous message of `local`. Every receive is posted
+// before the root's own send, which it matches.
+void Exchange(Transfer& t, const SequenceShare& share, int batch, int width, const float* whole,
+              const float* local, int root, Direction direction) {
+  const bool scatter = direction == Direction::kScatter;
+  const int local_count = batch * share.rows() * width;
+  if (scatter && share.rows() > 0) Post(t, false, local, local_count, MPI_FLOAT, root);
   if (t.rank == root) {
     for (int r = 0; r < t.ranks; ++r) {
       const SequenceShare s = ShareOfSequence(share.context, t.ranks, r);
       if (s.rows() == 0) continue;
       MPI_Datatype type = t.RowsOf(s, batch, width);
-      t.requests.emplace_back();
-      MPI_Isend(whole, 1, type, r, 0, t.comm, &t.requests.back());
-      MPI_Type_free(&type);  // Freed once the send is done with it.
+      Post(t, scatter, whole, 1, type, r);
+      MPI_Type_free(&type);  // Freed once the message is done with it.
     }
   }
+  if (!scatter && share.rows() > 0) Post(t, true, local, local_count, MPI_FLOAT, root);
   MPI_Waitall(static_cast<int>(t.requests.size()), t.requests.data(), MPI_STATUSES_IGNORE);
   MPI_Comm_free(&t.comm);
+}
+
+}  // namespace
+
+void ScatterSequence(MPI_Comm comm, const SequenceShare& share, int batch, int width,
+                     const float* whole, float* local, int root) {
+  Transfer t = Prepare(comm, share, batch, width, whole, local, root, Direction::kScatter);
+  Exchange(t, share, batch, width, whole, local, root, Direction::kScatter);
 }
 
 void GatherSequence(MPI_Comm comm, const SequenceShare& share, int batch, int width,
                     const float* local, float* whole, int root) {
   Transfer t = Prepare(comm, share, batch, width, whole, local, root, Direction::kGather);
-  if (t.rank == root) {
-    for (int r = 0; r < t.ranks; ++r) {
-      const SequenceShare s = ShareOfSequence(share.context, t.ranks, r);
-      if (s.rows() == 0) continue;
-      MPI_Datatype type = t.RowsOf(s, batch, width);
-      t.requests.emplace_back();
-      MPI_Irecv(whole, 1, type, r, 0, t.comm, &t.requests.back());
-      MPI_Type_free(&type);
-    }
-  }
-  if (share.rows() > 0) {
-    t.requests.emplace_back();
-    MPI_Isend(local, batch * share.rows() * width, MPI_FLOAT, root, 0, t.comm, &t.requests.back());
-  }
-  MPI_Waitall(static_cast<int>(t.requests.size()), t.requests.data(), MPI_STATUSES_IGNORE);
-  MPI_Comm_free(&t.comm);
+  Exchange(t, share, batch, width, whole, local, root, Direction::kGather);
 }
 
 }  // namespace mpi

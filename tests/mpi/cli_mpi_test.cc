@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "shell_run.h"
 #include "test_data.h"
 
 namespace mhsa {
@@ -27,17 +28,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string Slurp(const fs::path& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using Result = test::ShellResult;
+using test::Slurp;
 
 const nlohmann::json& GoldenCases() {
   static const nlohmann::json cases = test::LoadJson("golden_seed_cases.json")["cases"];
@@ -68,9 +60,7 @@ class CliMpi : public ::testing::Test {
   }
 
   fs::path Write(const std::string& name, const std::string& text) {
-    const fs::path path = dir_ / name;
-    std::ofstream(path) << text;
-    return path;
+    return test::WriteFile(dir_, name, text);
   }
 
   // Golden case i as the command reads it.
@@ -87,16 +77,9 @@ class CliMpi : public ::testing::Test {
   // the tests' environment (mpirun as root, one OpenMP thread per rank)
   // and the test's own TMPDIR.
   Result Shell(const std::string& command) {
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string line = std::string("export ") + MHSA_TEST_ENVIRONMENT +
-                             " TMPDIR=" + (dir_ / "tmp").string() + "; " + command + " >" +
-                             out.string() + " 2>" + err.string();
-    const int status = std::system(line.c_str());
-    Result r;
-    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-    r.out = Slurp(out);
-    r.err = Slurp(err);
-    return r;
+    return test::RunShell(std::string("export ") + MHSA_TEST_ENVIRONMENT +
+                              " TMPDIR=" + (dir_ / "tmp").string() + "; " + command,
+                          dir_ / "stdout", dir_ / "stderr");
   }
 
   // mpirun for `ranks` ranks, quiet (its own banners would add lines to
