@@ -134,7 +134,7 @@ void ProbabilityRowsBf16Impl(const GroupTask& t, const T* k, size_t head, size_t
   std::fill(qs, qs + RoundUp(dim, kDecodeQPad), 0.0f);
   for (size_t i = row_begin; i < row_end; ++i) {
     ScaledQueryRow(t, head, i, qs);
-    for (size_t d = 0; d < dim; ++d) qs[d] = RoundToBf16(qs[d]);
+    RoundQueryRow<Bf16Products>(qs, dim);
     float* row = probabilities + i * kv_len_padded;
     const size_t limit = t.Limit(i);
     for (size_t j = 0; j < limit; ++j) {
