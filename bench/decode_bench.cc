@@ -238,7 +238,7 @@ void PeerStep(benchmark::State& state, const Peer& peer) {
 void Register() {
   const bool full = FullGrid();
   std::vector<std::pair<int, int>> layer_grid;  // (B, L)
-  for (int l : {128, 512, 2048, 8192, 32768}) layer_grid.emplace_back(1, l);
+  for (int l : {128, 512, 2048, 4096, 8192, 32768}) layer_grid.emplace_back(1, l);
   for (int l : {128, 512, 2048, 8192}) layer_grid.emplace_back(8, l);
   if (full) layer_grid.emplace_back(8, 32768);
   const auto add = [](benchmark::internal::Benchmark* bench, int b, int l, int threads) {
