@@ -338,9 +338,12 @@ def plot_roofline(out_dir, files):
     if not limit or not bandwidth:
         return []
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    xs = [0.05, 5000.0]
+    # The knee (peak / bandwidth) is a point of the line: two end points alone
+    # would draw the diagonal through it.
+    xs = [0.05, limit / bandwidth, 5000.0]
     ax.plot(xs, [min(limit, bandwidth * x) for x in xs], color="black", linewidth=1.5,
-            label="roof: min(FMA peak %.0f GFLOP/s, %.1f GB/s x intensity)" % (limit, bandwidth))
+            label="roof: min(float32 FMA peak %.0f GFLOP/s, %.1f GB/s x intensity);\n"
+                  "AMX bf16 and L3-resident data may pass it" % (limit, bandwidth))
     for contender in contenders_in(results):
         points = [(layer_flops(r["args"]) / layer_bytes(r["args"]), r["GFLOPS"])
                   for r in results.values()
