@@ -243,6 +243,36 @@ inline float Dot1(const float* HWY_RESTRICT a, const T* HWY_RESTRICT b, size_t d
   return sum;
 }
 
+// acc[0, kVectors * N) += sum_j p[j] * v_j[0, kVectors * N) over j < count,
+// v_j = v + j * v_pos, with the accumulators in registers while every key
+// adds to them. kPaired: v read by pairs, acc in the split layout (kVectors
+// even).
+template <size_t kVectors, bool kPaired, class Products, typename T>
+HWY_INLINE void AccumulateSlice(float* HWY_RESTRICT acc, const float* HWY_RESTRICT p,
+                                const T* HWY_RESTRICT v, ptrdiff_t v_pos, size_t count) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF a[kVectors];
+  for (size_t u = 0; u < kVectors; ++u) a[u] = hn::LoadU(d, acc + u * N);
+  for (size_t j = 0; j < count; ++j) {
+    const VF pj = hn::Set(d, p[j]);
+    const T* HWY_RESTRICT row = v + static_cast<ptrdiff_t>(j) * v_pos;
+    if constexpr (kPaired) {
+      for (size_t u = 0; u < kVectors; u += 2) {
+        VF e, o;
+        Products::LoadPairs(d, row + u * N, &e, &o);
+        a[u] = hn::MulAdd(pj, e, a[u]);
+        a[u + 1] = hn::MulAdd(pj, o, a[u + 1]);
+      }
+    } else {
+      for (size_t u = 0; u < kVectors; ++u) {
+        a[u] = hn::MulAdd(pj, Products::Load(d, row + u * N), a[u]);
+      }
+    }
+  }
+  for (size_t u = 0; u < kVectors; ++u) hn::StoreU(a[u], d, acc + u * N);
+}
+
 // acc[d] += sum_j p[j] * v_j[d] over j < count, in key order, with
 // v_j = v + j * v_pos read as Products reads it. Each slice of 4 vectors of acc
 // stays in registers while every key adds to it: adding one key at a time
@@ -252,68 +282,22 @@ inline float Dot1(const float* HWY_RESTRICT a, const T* HWY_RESTRICT b, size_t d
 template <class Products, typename T>
 inline void Accumulate(float* HWY_RESTRICT acc, const float* HWY_RESTRICT p,
                        const T* HWY_RESTRICT v, ptrdiff_t v_pos, size_t count, size_t dim) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
+  const size_t N = hn::Lanes(DF());
   size_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (Products::kPairs) {  // acc in the split layout
     for (; i + 4 * N <= dim; i += 4 * N) {
-      VF a0 = hn::LoadU(d, acc + i), a1 = hn::LoadU(d, acc + i + N),
-         a2 = hn::LoadU(d, acc + i + 2 * N), a3 = hn::LoadU(d, acc + i + 3 * N);
-      for (size_t j = 0; j < count; ++j) {
-        const VF pj = hn::Set(d, p[j]);
-        const T* HWY_RESTRICT row = v + static_cast<ptrdiff_t>(j) * v_pos + i;
-        VF e, o;
-        Products::LoadPairs(d, row, &e, &o);
-        a0 = hn::MulAdd(pj, e, a0);
-        a1 = hn::MulAdd(pj, o, a1);
-        Products::LoadPairs(d, row + 2 * N, &e, &o);
-        a2 = hn::MulAdd(pj, e, a2);
-        a3 = hn::MulAdd(pj, o, a3);
-      }
-      hn::StoreU(a0, d, acc + i);
-      hn::StoreU(a1, d, acc + i + N);
-      hn::StoreU(a2, d, acc + i + 2 * N);
-      hn::StoreU(a3, d, acc + i + 3 * N);
+      AccumulateSlice<4, true, Products>(acc + i, p, v + i, v_pos, count);
     }
     for (; i + 2 * N <= dim; i += 2 * N) {
-      VF a0 = hn::LoadU(d, acc + i), a1 = hn::LoadU(d, acc + i + N);
-      for (size_t j = 0; j < count; ++j) {
-        const VF pj = hn::Set(d, p[j]);
-        VF e, o;
-        Products::LoadPairs(d, v + static_cast<ptrdiff_t>(j) * v_pos + i, &e, &o);
-        a0 = hn::MulAdd(pj, e, a0);
-        a1 = hn::MulAdd(pj, o, a1);
-      }
-      hn::StoreU(a0, d, acc + i);
-      hn::StoreU(a1, d, acc + i + N);
+      AccumulateSlice<2, true, Products>(acc + i, p, v + i, v_pos, count);
     }
   }
 #endif
   for (; i + 4 * N <= dim; i += 4 * N) {
-    VF a0 = hn::LoadU(d, acc + i), a1 = hn::LoadU(d, acc + i + N),
-       a2 = hn::LoadU(d, acc + i + 2 * N), a3 = hn::LoadU(d, acc + i + 3 * N);
-    for (size_t j = 0; j < count; ++j) {
-      const VF pj = hn::Set(d, p[j]);
-      const T* HWY_RESTRICT row = v + static_cast<ptrdiff_t>(j) * v_pos + i;
-      a0 = hn::MulAdd(pj, Products::Load(d, row), a0);
-      a1 = hn::MulAdd(pj, Products::Load(d, row + N), a1);
-      a2 = hn::MulAdd(pj, Products::Load(d, row + 2 * N), a2);
-      a3 = hn::MulAdd(pj, Products::Load(d, row + 3 * N), a3);
-    }
-    hn::StoreU(a0, d, acc + i);
-    hn::StoreU(a1, d, acc + i + N);
-    hn::StoreU(a2, d, acc + i + 2 * N);
-    hn::StoreU(a3, d, acc + i + 3 * N);
+    AccumulateSlice<4, false, Products>(acc + i, p, v + i, v_pos, count);
   }
-  for (; i + N <= dim; i += N) {
-    VF a = hn::LoadU(d, acc + i);
-    for (size_t j = 0; j < count; ++j) {
-      a = hn::MulAdd(hn::Set(d, p[j]), Products::Load(d, v + static_cast<ptrdiff_t>(j) * v_pos + i),
-                     a);
-    }
-    hn::StoreU(a, d, acc + i);
-  }
+  for (; i + N <= dim; i += N) AccumulateSlice<1, false, Products>(acc + i, p, v + i, v_pos, count);
   for (; i < dim; ++i) {
     float a = acc[i];
     for (size_t j = 0; j < count; ++j) {
