@@ -97,8 +97,28 @@ class MhsaContender : public Contender {
     layer_.Forward(x, static_cast<int>(batch), static_cast<int>(context), out);
   }
 
- private:
+ protected:
   MultiHeadedSelfAttention layer_;
+};
+
+// The same layer as a prefill through the KV cache API: Forward into an
+// emptied cache, which also stores k and v ([batch][head][position][dim]).
+// Its speed against mhsa's is what a prefill costs through the new API.
+class MhsaCachedContender : public MhsaContender {
+ public:
+  using MhsaContender::MhsaContender;
+  void Forward(const float* x, size_t batch, size_t context, float* out, int) override {
+    if (!cache_ || cache_->batch() != static_cast<int>(batch) ||
+        cache_->capacity() != static_cast<int>(context)) {
+      cache_ =
+          std::make_unique<KVCache>(layer_, static_cast<int>(batch), static_cast<int>(context));
+    }
+    cache_->Clear();
+    layer_.Forward(x, static_cast<int>(batch), static_cast<int>(context), out, *cache_);
+  }
+
+ private:
+  std::unique_ptr<KVCache> cache_;
 };
 
 class ReferenceContender : public Contender {
@@ -140,9 +160,11 @@ class ComposedContender : public Contender {
   ComposedLayer layer_;
 };
 
-enum class Kind { kMhsa, kMhsaBf16, kReference, kPeer };
+enum class Kind { kMhsa, kMhsaCached, kMhsaBf16, kReference, kPeer };
 
-bool IsMhsa(Kind kind) { return kind == Kind::kMhsa || kind == Kind::kMhsaBf16; }
+bool IsMhsa(Kind kind) {
+  return kind == Kind::kMhsa || kind == Kind::kMhsaCached || kind == Kind::kMhsaBf16;
+}
 
 struct Entry {
   std::string name;
@@ -152,6 +174,8 @@ struct Entry {
     switch (kind) {
       case Kind::kMhsa:
         return std::make_unique<MhsaContender>(w, embedding, heads, Precision::kFloat32);
+      case Kind::kMhsaCached:
+        return std::make_unique<MhsaCachedContender>(w, embedding, heads, Precision::kFloat32);
       case Kind::kMhsaBf16:
         return std::make_unique<MhsaContender>(w, embedding, heads, Precision::kBFloat16);
       case Kind::kReference:
@@ -165,6 +189,7 @@ struct Entry {
 
 std::vector<Entry> Entries() {
   std::vector<Entry> entries = {{"mhsa", Kind::kMhsa, nullptr},
+                                {"mhsa_cached", Kind::kMhsaCached, nullptr},
                                 {"mhsa_bf16", Kind::kMhsaBf16, nullptr},
                                 {"reference", Kind::kReference, nullptr}};
   for (const Peer& peer : CompiledPeers()) {
@@ -261,7 +286,8 @@ void Run(benchmark::State& state, const Entry& entry) {
   SetFlopCounters(state, LayerFlops(s), s.threads);
   // mhsa's SIMD target; mhsa_bf16's bf16 kernel (a pseudo-target, or the
   // SIMD target's widening kernel).
-  state.SetLabel(entry.kind == Kind::kMhsa       ? hwy::TargetName(ChosenTarget())
+  state.SetLabel(entry.kind == Kind::kMhsa || entry.kind == Kind::kMhsaCached
+                     ? hwy::TargetName(ChosenTarget())
                  : entry.kind == Kind::kMhsaBf16 ? mhsa::ActiveTarget()
                                                  : "");
 }

@@ -39,8 +39,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 # One colour and marker per contender, the same in every chart.
 STYLE = {
     "mhsa": ("tab:red", "o"),
+    "mhsa_cached": ("tab:red", "+"),
     "mhsa_bf16": ("tab:brown", "o"),
-    "gqa": ("tab:cyan", "s"),
     "gqa_bf16": ("tab:olive", "s"),
     "mhsa_packed": ("tab:pink", "o"),
     "reference": ("tab:gray", "x"),
