@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +97,30 @@ void FillRandom(float* data, size_t count, uint32_t seed) {
   std::mt19937 gen(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   for (size_t i = 0; i < count; ++i) data[i] = dist(gen);
+}
+
+std::string CheckSampledProduct(const float* a, const float* bt, const float* c, size_t m, size_t n,
+                                size_t k, float (*value)(float)) {
+  uint64_t state = 0x9E3779B97F4A7C15u;
+  for (int s = 0; s < 64; ++s) {
+    state = state * 6364136223846793005u + 1442695040888963407u;
+    const size_t i = static_cast<size_t>(state >> 33) % m;
+    const size_t j = static_cast<size_t>(state >> 13) % n;
+    double exact = 0.0, magnitude = 0.0;
+    for (size_t p = 0; p < k; ++p) {
+      float x = a[i * k + p], y = bt[j * k + p];
+      if (value != nullptr) x = value(x), y = value(y);
+      const double term = double{x} * double{y};
+      exact += term;
+      magnitude += std::fabs(term);
+    }
+    const double error = std::fabs(double{c[i * n + j]} - exact);
+    if (!(error <= 4.0 * static_cast<double>(k) * 0x1p-24 * magnitude + 1e-30)) {
+      return "check failed: c[" + std::to_string(i) + "][" + std::to_string(j) +
+             "] = " + std::to_string(c[i * n + j]) + " instead of " + std::to_string(exact);
+    }
+  }
+  return "";
 }
 
 void TakeFlag(int* argc, char** argv, const char* flag, bool* found) {

@@ -41,6 +41,15 @@ bool FullGrid();
 // activations, the same in every run.
 void FillRandom(float* data, size_t count, uint32_t seed);
 
+// Compares 64 sampled entries of c = a·btᵀ (a: [m][k], bt: [n][k], c:
+// [m][n]) with dot products in double of the operands as `value` gives them
+// (as they are when null; rounded to bf16 for a bf16 product). The bound is
+// k float roundings of the sum of |a||b| terms with a factor 4 of room: any
+// wrong index or transposition is off by far more. "" when all hold, else
+// what failed.
+std::string CheckSampledProduct(const float* a, const float* bt, const float* c, size_t m, size_t n,
+                                size_t k, float (*value)(float) = nullptr);
+
 // `argv` without the entries equal to `flag`; true in *found if there was one.
 // For the binaries' own flags, which benchmark::Initialize would reject.
 void TakeFlag(int* argc, char** argv, const char* flag, bool* found);

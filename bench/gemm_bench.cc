@@ -59,30 +59,6 @@ struct Operands {
   }
 };
 
-// Compares 64 sampled entries of c with dot products in double. The bound
-// is k float roundings of the sum of |a||b| terms, with a factor 4 of room:
-// any wrong index or transposition is off by far more.
-std::string CheckSamples(const Operands& ops, size_t m, size_t n, size_t k) {
-  uint64_t state = 0x9E3779B97F4A7C15u;
-  for (int s = 0; s < 64; ++s) {
-    state = state * 6364136223846793005u + 1442695040888963407u;
-    const size_t i = static_cast<size_t>(state >> 33) % m;
-    const size_t j = static_cast<size_t>(state >> 13) % n;
-    double exact = 0.0, magnitude = 0.0;
-    for (size_t p = 0; p < k; ++p) {
-      const double term = double{ops.a[i * k + p]} * double{ops.bt[j * k + p]};
-      exact += term;
-      magnitude += std::fabs(term);
-    }
-    const double error = std::fabs(double{ops.c[i * n + j]} - exact);
-    if (!(error <= 4.0 * static_cast<double>(k) * 0x1p-24 * magnitude + 1e-30)) {
-      return "check failed: c[" + std::to_string(i) + "][" + std::to_string(j) +
-             "] = " + std::to_string(ops.c[i * n + j]) + " instead of " + std::to_string(exact);
-    }
-  }
-  return "";
-}
-
 // Runs `call` (one product into ops.c) as the timed loop, then checks it.
 template <typename Call>
 void TimeGemm(benchmark::State& state, Operands& ops, const Call& call) {
@@ -95,7 +71,9 @@ void TimeGemm(benchmark::State& state, Operands& ops, const Call& call) {
     benchmark::ClobberMemory();
   }
   SetFlopCounters(state, 2.0 * static_cast<double>(m * n * k), threads);
-  if (const std::string error = CheckSamples(ops, m, n, k); !error.empty()) {
+  if (const std::string error =
+          CheckSampledProduct(ops.a.data(), ops.bt.data(), ops.c.data(), m, n, k);
+      !error.empty()) {
     state.SkipWithError(error.c_str());
   }
 }

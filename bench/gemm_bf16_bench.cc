@@ -56,31 +56,6 @@ struct Operands {
   }
 };
 
-// 64 sampled entries against double dot products of the (rounded) inputs.
-// The bound is k float roundings of the sum of |a||b| with a factor 4 of
-// room: a wrong index or transposition is off by far more.
-std::string CheckSamples(const Operands& ops, size_t m, size_t n, size_t k, bool rounded) {
-  uint64_t state = 0x9E3779B97F4A7C15u;
-  for (int s = 0; s < 64; ++s) {
-    state = state * 6364136223846793005u + 1442695040888963407u;
-    const size_t i = static_cast<size_t>(state >> 33) % m;
-    const size_t j = static_cast<size_t>(state >> 13) % n;
-    double exact = 0.0, magnitude = 0.0;
-    for (size_t p = 0; p < k; ++p) {
-      float x = ops.a[i * k + p], y = ops.b[j * k + p];
-      if (rounded) x = RoundToBf16(x), y = RoundToBf16(y);
-      exact += double{x} * double{y};
-      magnitude += std::fabs(double{x} * double{y});
-    }
-    const double error = std::fabs(double{ops.c[i * n + j]} - exact);
-    if (!(error <= 4.0 * static_cast<double>(k) * 0x1p-24 * magnitude + 1e-30)) {
-      return "check failed: c[" + std::to_string(i) + "][" + std::to_string(j) +
-             "] = " + std::to_string(ops.c[i * n + j]) + " instead of " + std::to_string(exact);
-    }
-  }
-  return "";
-}
-
 void Run(benchmark::State& state, Contender contender, bool a_bf16) {
   const size_t m = static_cast<size_t>(state.range(0));
   const size_t n = static_cast<size_t>(state.range(1));
@@ -118,7 +93,9 @@ void Run(benchmark::State& state, Contender contender, bool a_bf16) {
   }
   SetBf16Instructions(Bf16Instructions::kAmx);
   SetFlopCounters(state, 2.0 * static_cast<double>(m * n * k), threads);
-  const std::string error = CheckSamples(ops, m, n, k, contender != Contender::kF32);
+  const std::string error =
+      CheckSampledProduct(ops.a.data(), ops.b.data(), ops.c.data(), m, n, k,
+                          contender != Contender::kF32 ? &RoundToBf16 : nullptr);
   if (!error.empty()) state.SkipWithError(error.c_str());
 }
 
