@@ -13,9 +13,6 @@
 
 namespace mhsa {
 
-inline uint16_t ToBf16(float f) { return FloatToBf16(f); }
-inline uint16_t ToBf16(uint16_t h) { return h; }
-
 // count values of a row as bf16 patterns into dst: floats rounded by the
 // vectorized bulk conversion (bitwise the scalar one), bf16 copied.
 inline void RowToBf16(const float* src, uint16_t* dst, size_t count) {

@@ -4,6 +4,7 @@
 #define HWY_TARGET_INCLUDE "gemm_bf16.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include "bf16-inl.h"
 #include "bf16_pack.h"
 #include "gemm_bf16-inl.h"
 #include "hwy/highway.h"
@@ -23,6 +24,21 @@ void Bf16PackABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst)
 void Bf16Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t n, size_t k,
                float* c, size_t ldc, bool accumulate, ptrdiff_t diag) {
   Bf16TileProduct(static_cast<const float*>(ap), m, bp, b_pairs, n, k, c, ldc, accumulate, diag);
+}
+
+// B packed on this target's vectors, by the packers the attention uses for
+// k and v (bf16-inl.h): B given as rows (ldb apart) or as [k][n].
+void PackBRowsF32(const float* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackBf16RowsStrided(b, static_cast<ptrdiff_t>(ldb), n, k, dst);
+}
+void PackBRowsBf16(const uint16_t* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackBf16RowsStrided(b, static_cast<ptrdiff_t>(ldb), n, k, dst);
+}
+void PackBColsF32(const float* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackBf16ColsStrided(b, static_cast<ptrdiff_t>(ldb), n, k, dst);
+}
+void PackBColsBf16(const uint16_t* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
+  PackBf16ColsStrided(b, static_cast<ptrdiff_t>(ldb), n, k, dst);
 }
 
 Bf16Kernel HwyBf16Kernel() {
@@ -57,6 +73,10 @@ HWY_AFTER_NAMESPACE();
 namespace mhsa {
 
 HWY_EXPORT(HwyBf16Kernel);
+HWY_EXPORT(PackBRowsF32);
+HWY_EXPORT(PackBRowsBf16);
+HWY_EXPORT(PackBColsF32);
+HWY_EXPORT(PackBColsBf16);
 
 namespace {
 
@@ -148,46 +168,6 @@ constexpr size_t kPairElements = 2 * kBf16Panel;  // bf16 values per k-pair of a
 static_assert(kKCBf16 % 2 == 0, "k-blocks must start on k-pairs");
 static_assert(kKCBf16 % 32 == 0, "k-blocks on AMX k-tiles, or every block has a tail");
 
-template <typename T>
-void PackRowsImpl(const T* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
-  const size_t pairs = (k + 1) / 2;
-  for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-    uint16_t* panel = dst + j0 / kBf16Panel * pairs * kPairElements;
-    const size_t cols = std::min(kBf16Panel, n - j0);
-    for (size_t j = 0; j < kBf16Panel; ++j) {
-      // Read a row of B contiguously; write with a stride of one k-pair.
-      uint16_t* out = panel + 2 * j;
-      if (j < cols) {
-        const T* src = b + (j0 + j) * ldb;
-        for (size_t p = 0; p < k; ++p) out[p / 2 * kPairElements + p % 2] = ToBf16(src[p]);
-        if (k % 2) out[k / 2 * kPairElements + 1] = 0;
-      } else {
-        for (size_t q = 0; q < pairs; ++q) out[q * kPairElements] = out[q * kPairElements + 1] = 0;
-      }
-    }
-  }
-}
-
-template <typename T>
-void PackColsImpl(const T* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
-  const size_t pairs = (k + 1) / 2;
-  for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-    uint16_t* panel = dst + j0 / kBf16Panel * pairs * kPairElements;
-    const size_t cols = std::min(kBf16Panel, n - j0);
-    for (size_t q = 0; q < pairs; ++q) {
-      // Interleave two rows of B (k-steps 2q and 2q + 1), both contiguous.
-      uint16_t* out = panel + q * kPairElements;
-      const T* even = b + 2 * q * ldb + j0;
-      const bool has_odd = 2 * q + 1 < k;
-      for (size_t j = 0; j < cols; ++j) {
-        out[2 * j] = ToBf16(even[j]);
-        out[2 * j + 1] = has_odd ? ToBf16(even[ldb + j]) : uint16_t{0};
-      }
-      std::fill(out + 2 * cols, out + kPairElements, uint16_t{0});
-    }
-  }
-}
-
 void PackA(const Bf16Kernel& kernel, const float* a, size_t lda, size_t m, size_t k, void* dst) {
   kernel.pack_a_f32(a, lda, m, k, dst);
 }
@@ -235,16 +215,16 @@ void GemmBf16Impl(const T* a, size_t lda, const PackedBf16B& b, float* c, size_t
 }  // namespace
 
 void PackBf16BRows(const float* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
-  PackRowsImpl(b, ldb, n, k, dst);
+  MHSA_DISPATCH(PackBRowsF32)(b, ldb, n, k, dst);
 }
 void PackBf16BRows(const uint16_t* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
-  PackRowsImpl(b, ldb, n, k, dst);
+  MHSA_DISPATCH(PackBRowsBf16)(b, ldb, n, k, dst);
 }
 void PackBf16BCols(const float* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
-  PackColsImpl(b, ldb, n, k, dst);
+  MHSA_DISPATCH(PackBColsF32)(b, ldb, n, k, dst);
 }
 void PackBf16BCols(const uint16_t* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
-  PackColsImpl(b, ldb, n, k, dst);
+  MHSA_DISPATCH(PackBColsBf16)(b, ldb, n, k, dst);
 }
 
 void GemmBf16(const float* a, size_t lda, const PackedBf16B& b, float* c, size_t ldc, size_t m,
