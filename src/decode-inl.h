@@ -122,7 +122,7 @@ inline void ScaledQueryRow(const GroupTask& t, size_t head, size_t i, float* HWY
 }
 
 // q * scale (from ScaledQueryRow) rounded as Products rounds it, in the
-// layout Dot4 and Dot1 read.
+// layout Dot4Rows and Dot1 read.
 template <class Products>
 inline void RoundQueryRow(float* HWY_RESTRICT q, size_t dim) {
   for (size_t d = 0; d < dim; ++d) q[d] = Products::Round(q[d]);
@@ -169,55 +169,76 @@ HWY_INLINE void SumsOfLanes4(D d, hn::Vec<D> s0, hn::Vec<D> s1, hn::Vec<D> s2, h
 #endif
 }
 
-// out[i] = sum_d a[d] * b_i[d] for the four rows b_i = b + i * stride, b's
+// Query rows that share one read of a key or value vector (the rows of a
+// grouped-query head's group): each vector of k or v is loaded, and for
+// bf16 widened, once for all of them. The register tile is kShareRows x 4
+// accumulators plus the rows' q vectors: 26 of 32 registers at 4 rows, 14
+// of 16 at 2.
+inline constexpr size_t kShareRows = kVectorRegisters >= 32 ? 4 : kVectorRegisters >= 16 ? 2 : 1;
+
+// out[r * out_stride + i] = sum_d a_r[d] * b_i[d] for R query rows
+// a_r = a + r * a_stride and the four key rows b_i = b + i * stride, b's
 // values as Products reads them (bf16: float rounded, bf16 widened; each
 // product of two bf16 values is exact, so only the float sums round, as in
-// the kernels); a is padded with zeros to whole vectors, b is not. Per key
-// one vector of sums over d, its lanes added by SumsOfLanes4, then the tail.
-template <class Products, typename T>
-inline void Dot4(const float* HWY_RESTRICT a, const T* HWY_RESTRICT b, ptrdiff_t stride, size_t dim,
-                 float* HWY_RESTRICT out) {
+// the kernels); a is padded with zeros to whole vectors, b is not. Per row
+// and key one vector of sums over d, its lanes added by SumsOfLanes4, then
+// the tail: the same sums in the same order for any R, so that a score does
+// not depend on how many rows shared the read.
+template <size_t R, class Products, typename T>
+inline void Dot4Rows(const float* HWY_RESTRICT a, size_t a_stride, const T* HWY_RESTRICT b,
+                     ptrdiff_t stride, size_t dim, float* HWY_RESTRICT out, size_t out_stride) {
+  static_assert(R >= 1 && R <= kDecodeRows, "a group's rows");
   const DF d;
   const size_t N = hn::Lanes(d);
-  const T* HWY_RESTRICT b1 = b + stride;
-  const T* HWY_RESTRICT b2 = b + 2 * stride;
-  const T* HWY_RESTRICT b3 = b + 3 * stride;
-  VF s0 = hn::Zero(d), s1 = hn::Zero(d), s2 = hn::Zero(d), s3 = hn::Zero(d);
-  size_t i = 0;
+  VF s[R][4];
+  for (size_t r = 0; r < R; ++r) {
+    for (size_t i = 0; i < 4; ++i) s[r][i] = hn::Zero(d);
+  }
+  size_t x = 0;
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (Products::kPairs) {  // a in the split layout
-    for (; i + 2 * N <= dim; i += 2 * N) {
-      const VF qe = hn::Load(d, a + i), qo = hn::Load(d, a + i + N);
-      VF e, o;
-      Products::LoadPairs(d, b + i, &e, &o);
-      s0 = hn::MulAdd(qo, o, hn::MulAdd(qe, e, s0));
-      Products::LoadPairs(d, b1 + i, &e, &o);
-      s1 = hn::MulAdd(qo, o, hn::MulAdd(qe, e, s1));
-      Products::LoadPairs(d, b2 + i, &e, &o);
-      s2 = hn::MulAdd(qo, o, hn::MulAdd(qe, e, s2));
-      Products::LoadPairs(d, b3 + i, &e, &o);
-      s3 = hn::MulAdd(qo, o, hn::MulAdd(qe, e, s3));
+    for (; x + 2 * N <= dim; x += 2 * N) {
+      VF qe[R], qo[R];
+      for (size_t r = 0; r < R; ++r) {
+        qe[r] = hn::Load(d, a + r * a_stride + x);
+        qo[r] = hn::Load(d, a + r * a_stride + x + N);
+      }
+      for (size_t i = 0; i < 4; ++i) {
+        VF e, o;
+        Products::LoadPairs(d, b + static_cast<ptrdiff_t>(i) * stride + x, &e, &o);
+        for (size_t r = 0; r < R; ++r)
+          s[r][i] = hn::MulAdd(qo[r], o, hn::MulAdd(qe[r], e, s[r][i]));
+      }
     }
   }
 #endif
-  for (; i + N <= dim; i += N) {
-    const VF q = hn::Load(d, a + i);
-    s0 = hn::MulAdd(q, Products::Load(d, b + i), s0);
-    s1 = hn::MulAdd(q, Products::Load(d, b1 + i), s1);
-    s2 = hn::MulAdd(q, Products::Load(d, b2 + i), s2);
-    s3 = hn::MulAdd(q, Products::Load(d, b3 + i), s3);
+  for (; x + N <= dim; x += N) {
+    VF q[R];
+    for (size_t r = 0; r < R; ++r) q[r] = hn::Load(d, a + r * a_stride + x);
+    for (size_t i = 0; i < 4; ++i) {
+      const VF kv = Products::Load(d, b + static_cast<ptrdiff_t>(i) * stride + x);
+      for (size_t r = 0; r < R; ++r) s[r][i] = hn::MulAdd(q[r], kv, s[r][i]);
+    }
   }
-  SumsOfLanes4(d, s0, s1, s2, s3, out);
-  for (; i < dim; ++i) {
-    out[0] += a[i] * Products::Value(b[i]);
-    out[1] += a[i] * Products::Value(b1[i]);
-    out[2] += a[i] * Products::Value(b2[i]);
-    out[3] += a[i] * Products::Value(b3[i]);
+  // Apart from the tails, whose loops would keep the accumulators from being
+  // unrolled into registers (GCC then stores them every iteration).
+  for (size_t r = 0; r < R; ++r) {
+    SumsOfLanes4(d, s[r][0], s[r][1], s[r][2], s[r][3], out + r * out_stride);
+  }
+  for (size_t r = 0; r < R; ++r) {
+    float* o = out + r * out_stride;
+    const float* ar = a + r * a_stride;
+    for (size_t t = x; t < dim; ++t) {
+      for (size_t i = 0; i < 4; ++i) {
+        o[i] += ar[t] *
+                Products::Value(b[static_cast<ptrdiff_t>(i) * stride + static_cast<ptrdiff_t>(t)]);
+      }
+    }
   }
 }
 
-// The same for one row: the same sums in the same order as its lane of
-// Dot4 (the other three lanes are zeros), so that a key's score does
+// The same for one key: the same sums in the same order as its lane of
+// Dot4Rows (the other three lanes are zeros), so that a key's score does
 // not depend on whether its neighbours were computed with it.
 template <class Products, typename T>
 inline float Dot1(const float* HWY_RESTRICT a, const T* HWY_RESTRICT b, size_t dim) {
@@ -243,68 +264,95 @@ inline float Dot1(const float* HWY_RESTRICT a, const T* HWY_RESTRICT b, size_t d
   return sum;
 }
 
-// acc[0, kVectors * N) += sum_j p[j] * v_j[0, kVectors * N) over j < count,
-// v_j = v + j * v_pos, with the accumulators in registers while every key
-// adds to them. kPaired: v read by pairs, acc in the split layout (kVectors
-// even).
-template <size_t kVectors, bool kPaired, class Products, typename T>
-HWY_INLINE void AccumulateSlice(float* HWY_RESTRICT acc, const float* HWY_RESTRICT p,
+// For R rows r (acc_r = acc + r * acc_stride, p_r = p + r * p_stride):
+// acc_r[0, kVectors * N) += sum_j p_r[j] * v_j[0, kVectors * N) over
+// j < count, v_j = v + j * v_pos, each v vector read once for all rows, the
+// accumulators in registers while every key adds to them. kPaired: v read by
+// pairs, acc in the split layout (kVectors even).
+template <size_t kVectors, bool kPaired, size_t R, class Products, typename T>
+HWY_INLINE void AccumulateSlice(float* HWY_RESTRICT acc, size_t acc_stride,
+                                const float* HWY_RESTRICT p, size_t p_stride,
                                 const T* HWY_RESTRICT v, ptrdiff_t v_pos, size_t count) {
   const DF d;
   const size_t N = hn::Lanes(d);
-  VF a[kVectors];
-  for (size_t u = 0; u < kVectors; ++u) a[u] = hn::LoadU(d, acc + u * N);
+  VF a[R][kVectors];
+  for (size_t r = 0; r < R; ++r) {
+    for (size_t u = 0; u < kVectors; ++u) a[r][u] = hn::LoadU(d, acc + r * acc_stride + u * N);
+  }
   for (size_t j = 0; j < count; ++j) {
-    const VF pj = hn::Set(d, p[j]);
+    VF pj[R];
+    for (size_t r = 0; r < R; ++r) pj[r] = hn::Set(d, p[r * p_stride + j]);
     const T* HWY_RESTRICT row = v + static_cast<ptrdiff_t>(j) * v_pos;
     if constexpr (kPaired) {
       for (size_t u = 0; u < kVectors; u += 2) {
         VF e, o;
         Products::LoadPairs(d, row + u * N, &e, &o);
-        a[u] = hn::MulAdd(pj, e, a[u]);
-        a[u + 1] = hn::MulAdd(pj, o, a[u + 1]);
+        for (size_t r = 0; r < R; ++r) {
+          a[r][u] = hn::MulAdd(pj[r], e, a[r][u]);
+          a[r][u + 1] = hn::MulAdd(pj[r], o, a[r][u + 1]);
+        }
       }
     } else {
       for (size_t u = 0; u < kVectors; ++u) {
-        a[u] = hn::MulAdd(pj, Products::Load(d, row + u * N), a[u]);
+        const VF x = Products::Load(d, row + u * N);
+        for (size_t r = 0; r < R; ++r) a[r][u] = hn::MulAdd(pj[r], x, a[r][u]);
       }
     }
   }
-  for (size_t u = 0; u < kVectors; ++u) hn::StoreU(a[u], d, acc + u * N);
+  for (size_t r = 0; r < R; ++r) {
+    for (size_t u = 0; u < kVectors; ++u) hn::StoreU(a[r][u], d, acc + r * acc_stride + u * N);
+  }
 }
 
-// acc[d] += sum_j p[j] * v_j[d] over j < count, in key order, with
-// v_j = v + j * v_pos read as Products reads it. Each slice of 4 vectors of acc
-// stays in registers while every key adds to it: adding one key at a time
-// to acc in memory chains each key's store to the next key's load (store
-// forwarding plus FMA latency, about 10 cycles per key), which measured
-// 33% of a decode step. The sums are the same, in the same order.
-template <class Products, typename T>
-inline void Accumulate(float* HWY_RESTRICT acc, const float* HWY_RESTRICT p,
-                       const T* HWY_RESTRICT v, ptrdiff_t v_pos, size_t count, size_t dim) {
+// For R rows: acc_r[d] += sum_j p_r[j] * v_j[d] over j < count, in key
+// order, with v_j = v + j * v_pos read as Products reads it. Each slice of 4
+// vectors of acc stays in registers while every key adds to it: adding one
+// key at a time to acc in memory chains each key's store to the next key's
+// load (store forwarding plus FMA latency, about 10 cycles per key), which
+// measured 33% of a decode step. The sums are the same, in the same order,
+// for any R.
+template <size_t R, class Products, typename T>
+inline void Accumulate(float* HWY_RESTRICT acc, size_t acc_stride, const float* HWY_RESTRICT p,
+                       size_t p_stride, const T* HWY_RESTRICT v, ptrdiff_t v_pos, size_t count,
+                       size_t dim) {
   const size_t N = hn::Lanes(DF());
   size_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
   if constexpr (Products::kPairs) {  // acc in the split layout
     for (; i + 4 * N <= dim; i += 4 * N) {
-      AccumulateSlice<4, true, Products>(acc + i, p, v + i, v_pos, count);
+      AccumulateSlice<4, true, R, Products>(acc + i, acc_stride, p, p_stride, v + i, v_pos, count);
     }
     for (; i + 2 * N <= dim; i += 2 * N) {
-      AccumulateSlice<2, true, Products>(acc + i, p, v + i, v_pos, count);
+      AccumulateSlice<2, true, R, Products>(acc + i, acc_stride, p, p_stride, v + i, v_pos, count);
     }
   }
 #endif
   for (; i + 4 * N <= dim; i += 4 * N) {
-    AccumulateSlice<4, false, Products>(acc + i, p, v + i, v_pos, count);
+    AccumulateSlice<4, false, R, Products>(acc + i, acc_stride, p, p_stride, v + i, v_pos, count);
   }
-  for (; i + N <= dim; i += N) AccumulateSlice<1, false, Products>(acc + i, p, v + i, v_pos, count);
-  for (; i < dim; ++i) {
-    float a = acc[i];
-    for (size_t j = 0; j < count; ++j) {
-      a += p[j] * Products::Value(v[static_cast<ptrdiff_t>(j) * v_pos + static_cast<ptrdiff_t>(i)]);
+  for (; i + N <= dim; i += N) {
+    AccumulateSlice<1, false, R, Products>(acc + i, acc_stride, p, p_stride, v + i, v_pos, count);
+  }
+  for (size_t r = 0; r < R; ++r) {
+    for (size_t x = i; x < dim; ++x) {
+      float a = acc[r * acc_stride + x];
+      for (size_t j = 0; j < count; ++j) {
+        a += p[r * p_stride + j] *
+             Products::Value(v[static_cast<ptrdiff_t>(j) * v_pos + static_cast<ptrdiff_t>(x)]);
+      }
+      acc[r * acc_stride + x] = a;
     }
-    acc[i] = a;
   }
+}
+
+// Rows [r, r + R) share reads when R fits the register tile and every one of
+// them passes `ok`. Returns the largest such R of 4, 2, 1 (1 when row r
+// alone passes, 0 when it does not).
+template <class Ok>
+inline size_t SharedRows(size_t r, size_t rows, const Ok& ok) {
+  size_t n = 0;
+  while (n < kShareRows && r + n < rows && ok(r + n)) ++n;
+  return n >= 4 ? 4 : n >= 2 ? 2 : n;
 }
 
 // The decode path for keys [key_begin, key_end) and the group's rows (query
@@ -350,28 +398,55 @@ void DecodeRows(const GroupTask& t, const T* k, const T* v, size_t key_begin, si
           __builtin_prefetch(vr + b);
         }
       }
-      for (size_t r = 0; r < rows; ++r) {
+      // The rows that see all four keys share their reads; a row that sees
+      // only some of them takes them one by one.
+      for (size_t r = 0; r < rows;) {
+        const size_t n =
+            SharedRows(r, rows, [&](size_t x) { return j + 4 <= keys && j0 + j + 4 <= limit[x]; });
         float* scores = s.scores + r * kDecodeBlock + j;
-        if (j + 4 <= keys && j0 + j + 4 <= limit[r]) {
-          Dot4<Products>(s.q + r * s.q_stride, key, t.k_pos, dim, scores);
-          continue;
+        const float* q = s.q + r * s.q_stride;
+        if (n == 4) {
+          Dot4Rows<4, Products>(q, s.q_stride, key, t.k_pos, dim, scores, kDecodeBlock);
+        } else if (n == 2) {
+          Dot4Rows<2, Products>(q, s.q_stride, key, t.k_pos, dim, scores, kDecodeBlock);
+        } else if (n == 1) {
+          Dot4Rows<1, Products>(q, s.q_stride, key, t.k_pos, dim, scores, kDecodeBlock);
+        } else {
+          for (size_t i = 0; i < 4 && j + i < keys && j0 + j + i < limit[r]; ++i) {
+            scores[i] = Dot1<Products>(q, key + static_cast<ptrdiff_t>(i) * t.k_pos, dim);
+          }
         }
-        for (size_t i = 0; i < 4 && j + i < keys && j0 + j + i < limit[r]; ++i) {
-          scores[i] =
-              Dot1<Products>(s.q + r * s.q_stride, key + static_cast<ptrdiff_t>(i) * t.k_pos, dim);
-        }
+        r += std::max<size_t>(n, 1);
       }
     }
+    size_t visible[kDecodeRows];
     for (size_t r = 0; r < rows; ++r) {
-      const size_t visible = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
+      visible[r] = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
       float* p = s.scores + r * kDecodeBlock;
-      const float correction = OnlineSoftmaxUpdate(p, visible, keys, &state[r]);
-      float* acc = s.acc + r * dim;
-      if (correction != 1.0f) ScaleRow(acc, dim, correction);
-      if (state[r].bad) continue;
+      const float correction = OnlineSoftmaxUpdate(p, visible[r], keys, &state[r]);
+      if (correction != 1.0f) ScaleRow(s.acc + r * dim, dim, correction);
       // Only visible keys: a NaN in a later value row cannot leak back.
-      for (size_t j = 0; j < visible; ++j) p[j] = Products::Round(p[j]);
-      Accumulate<Products>(acc, p, v + static_cast<ptrdiff_t>(j0) * t.v_pos, t.v_pos, visible, dim);
+      for (size_t j = 0; j < visible[r]; ++j) p[j] = Products::Round(p[j]);
+    }
+    // Rows that see the same keys share the reads of v.
+    const T* vb = v + static_cast<ptrdiff_t>(j0) * t.v_pos;
+    for (size_t r = 0; r < rows;) {
+      if (state[r].bad) {
+        ++r;
+        continue;
+      }
+      const size_t n =
+          SharedRows(r, rows, [&](size_t x) { return !state[x].bad && visible[x] == visible[r]; });
+      float* acc = s.acc + r * dim;
+      const float* p = s.scores + r * kDecodeBlock;
+      if (n == 4) {
+        Accumulate<4, Products>(acc, dim, p, kDecodeBlock, vb, t.v_pos, visible[r], dim);
+      } else if (n == 2) {
+        Accumulate<2, Products>(acc, dim, p, kDecodeBlock, vb, t.v_pos, visible[r], dim);
+      } else {
+        Accumulate<1, Products>(acc, dim, p, kDecodeBlock, vb, t.v_pos, visible[r], dim);
+      }
+      r += n;
     }
   }
   if (Products::kPairs) {

@@ -291,6 +291,43 @@ TEST_P(AttentionTest, ThreadCountDoesNotChangeBits) {
   }
 }
 
+// The query rows of a grouped-query head's group share each read of k and v
+// on the decode path: sharing must not change a bit. Each query head alone
+// (one row per read) against its K/V head gives the same output as the
+// whole group, in float32 and bf16 products, for group sizes whose rows
+// split into shared sets of 4, 2 and 1, and head sizes with and without
+// vector tails.
+TEST_P(AttentionTest, SharedReadsOfAGroupDoNotChangeBits) {
+  for (const Precision precision : {Precision::kFloat32, Precision::kBFloat16}) {
+    for (int group : {2, 3, 4}) {
+      for (int q_len : {1, 2}) {
+        for (int dim : {1, 3, 24, 59, 64, 128}) {
+          const int kv_heads = 2, heads = group * kv_heads, kv_len = 1100;
+          const Inputs in(2, heads, kv_heads, dim, q_len, kv_len, 40);
+          const size_t n = in.OutCount();
+          std::vector<float> together(n), alone(n);
+          AttentionOptions options;
+          options.precision = precision;
+          in.Run(together.data(), options);
+          AttentionShape one = in.shape;
+          one.num_heads = 1;
+          one.num_kv_heads = 1;
+          const Strides out_strides = in.OutStrides();
+          for (int h = 0; h < heads; ++h) {
+            Attention(one, in.q.data() + h * in.q.strides.head, in.q.strides,
+                      in.k.data() + (h / group) * in.k.strides.head, in.k.strides,
+                      in.v.data() + (h / group) * in.v.strides.head, in.v.strides,
+                      alone.data() + h * out_strides.head, out_strides, options);
+          }
+          ASSERT_EQ(std::memcmp(together.data(), alone.data(), n * sizeof(float)), 0)
+              << "group " << group << " q_len " << q_len << " dim " << dim << " bf16 "
+              << (precision == Precision::kBFloat16);
+        }
+      }
+    }
+  }
+}
+
 MHSA_INSTANTIATE_PER_TARGET(AttentionTest);
 
 // Keys past a sequence's kv_length are never read and out rows past its
