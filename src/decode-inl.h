@@ -355,29 +355,15 @@ inline size_t SharedRows(size_t r, size_t rows, const Ok& ok) {
   return n >= 4 ? 4 : n >= 2 ? 2 : n;
 }
 
-// The decode path for keys [key_begin, key_end) and the group's rows (query
-// head r / q_len, position r % q_len): unnormalised partial results (see
-// PartialStride), or the finished rows when partial is null
-// (EndDecodeChunk). k and v are T, read as Products reads them; q * scale
-// and p are rounded as Products rounds them (bf16 products: as the flash
-// path's packing rounds them, so both paths round the same intermediates).
+// The blocks of keys [key_begin, key_end) of one chunk for every row of the
+// group, into the accumulators s.acc and running softmaxes `state`, row r
+// seeing keys below limit[r]; blocks are prefetched one ahead while they are
+// below prefetch_end.
 template <class Products, typename T>
-void DecodeRows(const GroupTask& t, const T* k, const T* v, size_t key_begin, size_t key_end,
-                float* partial, void* scratch) {
+void DecodeBlocks(const GroupTask& t, const T* k, const T* v, const DecodeScratch& s,
+                  size_t key_begin, size_t key_end, size_t prefetch_end, OnlineRow* state,
+                  const size_t* limit) {
   const size_t dim = t.head_dim, rows = t.group * t.q_len;
-  Bump bump(scratch);
-  const DecodeScratch s(bump, dim, rows);
-  OnlineRow state[kDecodeRows];
-  size_t limit[kDecodeRows];
-  for (size_t r = 0; r < rows; ++r) {
-    float* qs = s.q + r * s.q_stride;
-    ScaledQueryRow(t, r / t.q_len, r % t.q_len, qs);
-    RoundQueryRow<Products>(qs, dim);
-    std::fill(qs + dim, qs + s.q_stride, 0.0f);
-    std::fill(s.acc + r * dim, s.acc + (r + 1) * dim, 0.0f);
-    state[r] = OnlineRow();
-    limit[r] = std::min(t.Limit(r % t.q_len), key_end);
-  }
   for (size_t j0 = key_begin; j0 < key_end; j0 += kDecodeBlock) {
     const size_t keys = std::min(kDecodeBlock, key_end - j0);
     // Each key row is read once and used by every query row that sees it,
@@ -389,7 +375,7 @@ void DecodeRows(const GroupTask& t, const T* k, const T* v, size_t key_begin, si
       // line fill buffers, and measured slower than none at L=8192). One
       // thread, E=A=512, H=8: a step at L=8192 from 0.87 to 0.80 ms, at
       // L=16384 from 3.2 to 1.75 ms, at L=32768 from 7.6 to 5.1 ms.
-      for (size_t i = j0 + kDecodeBlock + j; i < std::min(key_end, j0 + kDecodeBlock + j + 4);
+      for (size_t i = j0 + kDecodeBlock + j; i < std::min(prefetch_end, j0 + kDecodeBlock + j + 4);
            ++i) {
         const char* kr = reinterpret_cast<const char*>(k + static_cast<ptrdiff_t>(i) * t.k_pos);
         const char* vr = reinterpret_cast<const char*>(v + static_cast<ptrdiff_t>(i) * t.v_pos);
@@ -449,10 +435,53 @@ void DecodeRows(const GroupTask& t, const T* k, const T* v, size_t key_begin, si
       r += n;
     }
   }
-  if (Products::kPairs) {
-    for (size_t r = 0; r < rows; ++r) JoinPairs(s.acc + r * dim, dim, hn::Lanes(DF()));
+}
+
+// The decode path for keys [key_begin, key_end) and the group's rows (query
+// head r / q_len, position r % q_len), by chunks of kDecodeChunk keys
+// (key_begin is a multiple of it): each chunk's unnormalised partial
+// results (see PartialStride) at partial + c * kDecodeRows *
+// PartialStride(head_dim) for the task's chunk c, or, when partial is null
+// (one chunk holds every key), the finished rows (EndDecodeChunk). A task of
+// several chunks prepares q once and prefetches across the chunks' borders;
+// each chunk's sums are those of a task of its own. k and v are T, read as Products reads them; q *
+// scale and p are rounded as Products rounds them (bf16 products: as the flash path's packing
+// rounds them, so both paths round the same intermediates).
+template <class Products, typename T>
+void DecodeRows(const GroupTask& t, const T* k, const T* v, size_t key_begin, size_t key_end,
+                float* partial, void* scratch) {
+  const size_t dim = t.head_dim, rows = t.group * t.q_len;
+  Bump bump(scratch);
+  const DecodeScratch s(bump, dim, rows);
+  OnlineRow state[kDecodeRows];
+  size_t limit[kDecodeRows] = {};
+  for (size_t r = 0; r < rows; ++r) {
+    float* qs = s.q + r * s.q_stride;
+    ScaledQueryRow(t, r / t.q_len, r % t.q_len, qs);
+    RoundQueryRow<Products>(qs, dim);
+    std::fill(qs + dim, qs + s.q_stride, 0.0f);
   }
-  EndDecodeChunk(t, s.acc, state, limit, rows, partial);
+  // Keys any row sees: the prefetches stop there.
+  const size_t prefetch_end = std::min(key_end, t.Limit(t.q_len - 1));
+  // At least one chunk: a sequence with no keys still gets its (zero) rows.
+  size_t c0 = key_begin;
+  do {
+    const size_t c1 = std::min(key_end, c0 + kDecodeChunk);
+    for (size_t r = 0; r < rows; ++r) {
+      std::fill(s.acc + r * dim, s.acc + (r + 1) * dim, 0.0f);
+      state[r] = OnlineRow();
+      limit[r] = std::min(t.Limit(r % t.q_len), c1);
+    }
+    DecodeBlocks<Products>(t, k, v, s, c0, c1, prefetch_end, state, limit);
+    if (Products::kPairs) {
+      for (size_t r = 0; r < rows; ++r) JoinPairs(s.acc + r * dim, dim, hn::Lanes(DF()));
+    }
+    float* chunk_partial = partial == nullptr ? nullptr
+                                              : partial + (c0 - key_begin) / kDecodeChunk *
+                                                              kDecodeRows * PartialStride(dim);
+    EndDecodeChunk(t, s.acc, state, limit, rows, chunk_partial);
+    c0 = c1;
+  } while (c0 < key_end);
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
