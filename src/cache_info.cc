@@ -29,15 +29,13 @@ std::string ReadLine(const std::string& path) {
 }
 
 CacheSizes Read() {
-  CacheSizes sizes{0, 0};
+  CacheSizes sizes{0};
   for (int index = 0; index < 8; ++index) {
     const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
     const std::string level = ReadLine(dir + "/level"), type = ReadLine(dir + "/type");
     const size_t size = ParseSize(ReadLine(dir + "/size"));
-    if (level == "1" && type == "Data") sizes.l1d = size;
     if (level == "2" && (type == "Unified" || type == "Data")) sizes.l2 = size;
   }
-  if (sizes.l1d == 0) sizes.l1d = size_t{32} << 10;
   if (sizes.l2 == 0) sizes.l2 = size_t{1} << 20;
   return sizes;
 }
@@ -51,7 +49,7 @@ const CacheSizes& Caches() {
 
 size_t GemmKBlock() {
   static const size_t k_block = [] {
-    const size_t steps = Caches().l1d * 2 / 3 / (kPanel * sizeof(float));
+    const size_t steps = Caches().l2 / 4 / (kMC * sizeof(float));
     return std::min(kKC, std::max<size_t>(64, steps / 64 * 64));
   }();
   return k_block;
