@@ -15,7 +15,7 @@ inline constexpr size_t kPanel = 32;
 
 // The largest k-block of the GEMM (what scratch is sized for). The block
 // used is GemmKBlock() (cache_info.h), from the L2 size of the CPU at hand.
-inline constexpr size_t kKC = 1024;
+inline constexpr size_t kKC = 512;
 
 // k-block of the bf16 GEMM, in k steps: a multiple of 32, so blocks start on
 // k-pairs and on AMX k-tiles. A 32 x 512 bf16 B panel is 32 KiB, the bytes
@@ -23,7 +23,7 @@ inline constexpr size_t kKC = 1024;
 // the bf16 kernels' rows (32, 12, 3, 2, 1).
 inline constexpr size_t kKCBf16 = 512;
 
-// Rows of A per task and per packed block (up to 96 x kKC floats, 384 KiB,
+// Rows of A per task and per packed block (up to 96 x kKC floats, 192 KiB,
 // in L2), a multiple of every target's MR (12, 3, 1), and fine enough that a
 // 2048-row projection splits into 22 tasks for 2 threads.
 inline constexpr size_t kMC = 96;
