@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "attention-inl.h"
 #include "attention.h"
@@ -355,6 +356,22 @@ inline size_t SharedRows(size_t r, size_t rows, const Ok& ok) {
   return n >= 4 ? 4 : n >= 2 ? 2 : n;
 }
 
+// Calls f(std::integral_constant<size_t, R>()) with R = n, a count of 1 or
+// more that SharedRows returned, so that the row count becomes a template
+// argument (as WithTileRows does for the GEMM's tile heights); counts above
+// kShareRows are never instantiated.
+template <class F>
+HWY_INLINE void WithSharedRows(size_t n, const F& f) {
+  using std::integral_constant;
+  if constexpr (kShareRows >= 4) {
+    if (n == 4) return f(integral_constant<size_t, 4>());
+  }
+  if constexpr (kShareRows >= 2) {
+    if (n == 2) return f(integral_constant<size_t, 2>());
+  }
+  f(integral_constant<size_t, 1>());
+}
+
 // The blocks of keys [key_begin, key_end) of one chunk for every row of the
 // group, into the accumulators s.acc and running softmaxes `state`, row r
 // seeing keys below limit[r]; blocks are prefetched one ahead while they are
@@ -391,16 +408,15 @@ void DecodeBlocks(const GroupTask& t, const T* k, const T* v, const DecodeScratc
             SharedRows(r, rows, [&](size_t x) { return j + 4 <= keys && j0 + j + 4 <= limit[x]; });
         float* scores = s.scores + r * kDecodeBlock + j;
         const float* q = s.q + r * s.q_stride;
-        if (n == 4) {
-          Dot4Rows<4, Products>(q, s.q_stride, key, t.k_pos, dim, scores, kDecodeBlock);
-        } else if (n == 2) {
-          Dot4Rows<2, Products>(q, s.q_stride, key, t.k_pos, dim, scores, kDecodeBlock);
-        } else if (n == 1) {
-          Dot4Rows<1, Products>(q, s.q_stride, key, t.k_pos, dim, scores, kDecodeBlock);
-        } else {
+        if (n == 0) {
           for (size_t i = 0; i < 4 && j + i < keys && j0 + j + i < limit[r]; ++i) {
             scores[i] = Dot1<Products>(q, key + static_cast<ptrdiff_t>(i) * t.k_pos, dim);
           }
+        } else {
+          WithSharedRows(n, [&](auto shared) {
+            Dot4Rows<decltype(shared)::value, Products>(q, s.q_stride, key, t.k_pos, dim, scores,
+                                                        kDecodeBlock);
+          });
         }
         r += std::max<size_t>(n, 1);
       }
@@ -425,13 +441,10 @@ void DecodeBlocks(const GroupTask& t, const T* k, const T* v, const DecodeScratc
           SharedRows(r, rows, [&](size_t x) { return !state[x].bad && visible[x] == visible[r]; });
       float* acc = s.acc + r * dim;
       const float* p = s.scores + r * kDecodeBlock;
-      if (n == 4) {
-        Accumulate<4, Products>(acc, dim, p, kDecodeBlock, vb, t.v_pos, visible[r], dim);
-      } else if (n == 2) {
-        Accumulate<2, Products>(acc, dim, p, kDecodeBlock, vb, t.v_pos, visible[r], dim);
-      } else {
-        Accumulate<1, Products>(acc, dim, p, kDecodeBlock, vb, t.v_pos, visible[r], dim);
-      }
+      WithSharedRows(n, [&](auto shared) {
+        Accumulate<decltype(shared)::value, Products>(acc, dim, p, kDecodeBlock, vb, t.v_pos,
+                                                      visible[r], dim);
+      });
       r += n;
     }
   }
