@@ -60,6 +60,65 @@ static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0,
               "query and row blocks are whole register tiles, so their scratch "
               "does not depend on the target");
 
+// Whether PackPanels moves rows four at a time (4 x 4 transposes within the
+// 128-bit blocks of whole vectors): every target whose vectors are whole
+// blocks of a size StoreBlock knows; not SCALAR (one lane, no interleaves).
+#undef MHSA_TRANSPOSE_ROWS  // Defined once per target.
+#if HWY_TARGET == HWY_SCALAR || HWY_HAVE_SCALABLE
+#define MHSA_TRANSPOSE_ROWS 0
+#else
+#define MHSA_TRANSPOSE_ROWS 1
+static_assert(kLanes % 4 == 0 && kLanes <= 16, "vectors of one, two or four blocks");
+
+// Stores 128-bit block kBlock (four floats) of v at dst, unaligned.
+template <size_t kBlock>
+HWY_INLINE void StoreBlock(VF v, float* HWY_RESTRICT dst) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  _mm_storeu_ps(dst, _mm512_extractf32x4_ps(v.raw, kBlock));
+#elif HWY_ARCH_X86 && HWY_TARGET == HWY_AVX2
+  _mm_storeu_ps(dst, _mm256_extractf128_ps(v.raw, kBlock));
+#else
+  static_assert(kLanes == 4 && kBlock == 0, "one block per vector on 128-bit targets");
+  hn::StoreU(v, DF(), dst);
+#endif
+}
+
+// Rows r0 .. r0+3 of a row-major source (row stride `ld`), steps [p, p +
+// kLanes), times vs, into a panel of width W at panel + p * W + lane: each
+// step's four values are one block store. Loads whole rows' vectors and
+// transposes 4 x 4 within each 128-bit block (interleaving pairs, then
+// pairs of pairs), so that a vector of 16 steps costs four loads, eight
+// shuffles and sixteen block stores instead of sixteen scattered scalars.
+template <size_t W>
+HWY_INLINE void TransposeFourRows(const float* HWY_RESTRICT r0, ptrdiff_t ld, VF vs,
+                                  float* HWY_RESTRICT out) {
+  const DF d;
+  const hn::Repartition<uint64_t, DF> du;
+  const VF a = hn::Mul(hn::LoadU(d, r0), vs);
+  const VF b = hn::Mul(hn::LoadU(d, r0 + ld), vs);
+  const VF c = hn::Mul(hn::LoadU(d, r0 + 2 * ld), vs);
+  const VF e = hn::Mul(hn::LoadU(d, r0 + 3 * ld), vs);
+  // Per block: ab_lo = a0 b0 a1 b1, cd_lo = c0 d0 c1 d1, ab_hi, cd_hi for 2, 3.
+  const auto ab_lo = hn::BitCast(du, hn::InterleaveLower(d, a, b));
+  const auto cd_lo = hn::BitCast(du, hn::InterleaveLower(d, c, e));
+  const auto ab_hi = hn::BitCast(du, hn::InterleaveUpper(d, a, b));
+  const auto cd_hi = hn::BitCast(du, hn::InterleaveUpper(d, c, e));
+  // Step j of each block: the four rows' values.
+  const VF step[4] = {hn::BitCast(d, hn::InterleaveLower(du, ab_lo, cd_lo)),
+                      hn::BitCast(d, hn::InterleaveUpper(du, ab_lo, cd_lo)),
+                      hn::BitCast(d, hn::InterleaveLower(du, ab_hi, cd_hi)),
+                      hn::BitCast(d, hn::InterleaveUpper(du, ab_hi, cd_hi))};
+  for (size_t j = 0; j < 4; ++j) {
+    StoreBlock<0>(step[j], out + j * W);
+    if constexpr (kLanes >= 8) StoreBlock<1>(step[j], out + (4 + j) * W);
+    if constexpr (kLanes >= 16) {
+      StoreBlock<2>(step[j], out + (8 + j) * W);
+      StoreBlock<3>(step[j], out + (12 + j) * W);
+    }
+  }
+}
+#endif  // MHSA_TRANSPOSE_ROWS
+
 // Interleaves `rows` rows of a matrix into panels of W rows:
 // dst[ceil(rows / W)][k][W], dst panel i, step p, lane r = row i*W + r,
 // element p, times `scale`; padding lanes are zero. The source's row r,
@@ -67,21 +126,52 @@ static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0,
 // matrix by rows (A, or B given as rows: W in x·Wᵀ and k in q·kᵀ), (1, ld)
 // reads it by columns (a transposed A, or B given as [k][n]: v in p·v).
 // Strides may be negative. A panels use W = kMR, B panels W = kPanel.
+// Every element is row[p] * scale, however it is moved: the layout, not
+// the values, depends on the target.
 template <size_t W>
 inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrdiff_t step,
                        size_t rows, size_t k, float scale, float* HWY_RESTRICT dst) {
+  const DF d;
+  const VF vs = hn::Set(d, scale);
   for (size_t i0 = 0; i0 < rows; i0 += W) {
     float* HWY_RESTRICT panel = dst + i0 * k;
     const size_t valid = std::min(W, rows - i0);
     const float* first = src + static_cast<ptrdiff_t>(i0) * row_stride;
     if (step == 1) {
-      // Rows contiguous: read each row once, write with a stride of W.
-      for (size_t r = 0; r < valid; ++r) {
+      // Rows contiguous: groups of four rows by vectors of steps, then the
+      // steps and rows left one by one, written with a stride of W.
+      size_t r = 0;
+#if MHSA_TRANSPOSE_ROWS
+      if constexpr (W % 4 == 0) {
+        const size_t whole_steps = k / kLanes * kLanes;
+        for (; r + 4 <= valid; r += 4) {
+          const float* row = first + static_cast<ptrdiff_t>(r) * row_stride;
+          for (size_t p = 0; p < whole_steps; p += kLanes) {
+            TransposeFourRows<W>(row + p, row_stride, vs, panel + p * W + r);
+          }
+          for (size_t q = r; q < r + 4; ++q) {
+            const float* HWY_RESTRICT tail = first + static_cast<ptrdiff_t>(q) * row_stride;
+            for (size_t p = whole_steps; p < k; ++p) panel[p * W + q] = tail[p] * scale;
+          }
+        }
+      }
+#endif
+      for (; r < valid; ++r) {
         const float* HWY_RESTRICT row = first + static_cast<ptrdiff_t>(r) * row_stride;
         for (size_t p = 0; p < k; ++p) panel[p * W + r] = row[p] * scale;
       }
+    } else if (row_stride == 1) {
+      // Columns contiguous: each step's `valid` values are one vector copy.
+      for (size_t p = 0; p < k; ++p) {
+        const float* HWY_RESTRICT column = first + static_cast<ptrdiff_t>(p) * step;
+        float* HWY_RESTRICT out = panel + p * W;
+        size_t r = 0;
+        for (; r + kLanes <= valid; r += kLanes) {
+          hn::StoreU(hn::Mul(hn::LoadU(d, column + r), vs), d, out + r);
+        }
+        for (; r < valid; ++r) out[r] = column[r] * scale;
+      }
     } else {
-      // Columns contiguous (row_stride 1): each step's W values are adjacent.
       for (size_t p = 0; p < k; ++p) {
         const float* HWY_RESTRICT column = first + static_cast<ptrdiff_t>(p) * step;
         for (size_t r = 0; r < valid; ++r) {
