@@ -28,6 +28,13 @@ inline constexpr size_t kKCBf16 = 512;
 // 2048-row projection splits into 22 tasks for 2 threads.
 inline constexpr size_t kMC = 96;
 
+// Rows of the float GEMM's tasks come in multiples of this, which every
+// float tile height (12, 3, 1) divides, so that only a product's last rows
+// take a short tile; fine enough to even out the tasks among threads. The
+// bf16 GEMM splits by kMC, which its 32-row AMX tiles need.
+inline constexpr size_t kGemmRowQuantum = 12;
+static_assert(kMC % kGemmRowQuantum == 0, "a task is whole quanta");
+
 // Flash attention: queries per block (a multiple of every MR) and keys per
 // block. 48 x 256 scores (48 KiB) plus the packed K and V blocks (2 x 64 KiB
 // at head_dim 64) sit in L2; 256 keys amortise the per-block softmax

@@ -56,7 +56,7 @@ inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
 static_assert(kMR * kNV + (kNV <= 2 ? kNV + 1 : kMR + 1) <= kVectorRegisters ||
                   kFamily == Family::kScalar,
               "the register tile spills");
-static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0,
+static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0 && kGemmRowQuantum % kMR == 0,
               "query and row blocks are whole register tiles, so their scratch "
               "does not depend on the target");
 

@@ -99,7 +99,7 @@ void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k
                            threads);
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
   const size_t k_block = GemmKBlock();
-  const GemmTasks tasks(m, n, kPanel, threads);
+  const GemmTasks tasks(m, n, kPanel, threads, kGemmRowQuantum);
   ParallelFor(threads, tasks.count(), [&](size_t t, int thread) {
     const size_t row = tasks.row(t), col = tasks.col(t), cols = tasks.cols(t);
     if (cols == 0) return;

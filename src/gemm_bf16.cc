@@ -182,7 +182,7 @@ void GemmBf16Driver(const Bf16Kernel& kernel, const T* a, size_t lda, const Pack
   const auto no_mask = static_cast<ptrdiff_t>(b.k + m + 1);
   threads = ThreadsForWork(
       static_cast<double>(m) * static_cast<double>(b.n) * static_cast<double>(b.k), threads);
-  const GemmTasks tasks(m, b.n, kBf16Panel, threads);
+  const GemmTasks tasks(m, b.n, kBf16Panel, threads, kMC);
   ParallelFor(threads, tasks.count(), [&](size_t t, int thread) {
     const size_t row = tasks.row(t), rows = tasks.rows(t), col = tasks.col(t), cols = tasks.cols(t);
     if (cols == 0) return;

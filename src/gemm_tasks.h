@@ -9,27 +9,41 @@
 
 namespace mhsa {
 
-// The tasks of an m x n product: blocks of kMC rows, and when there are
-// fewer of them than two per thread, column parts too (whole panels of
-// `panel` columns), so that every thread has work. Each element of C
-// belongs to one task, which sums it over k in one order: the result does
-// not depend on the thread count. A task past the last column is empty
-// (cols(t) == 0).
+// The tasks of an m x n product: blocks of at most kMC rows, made of whole
+// `quantum`s of rows (a multiple of the kernels' tile heights) and as even
+// as the quantum allows, their count a multiple of the thread count when
+// there are at least two blocks per thread (11 blocks of 96 rows on 2
+// threads would leave one thread idle for a twelfth of the time; 12 blocks
+// of 84-96 rows do not). When there are fewer, columns are split too
+// (whole panels of `panel` columns), so that every thread has work. Each
+// element of C belongs to one task, which sums it over k in one order: the
+// result depends on neither the split nor the thread count. A task past
+// the last column is empty (cols(t) == 0).
 struct GemmTasks {
-  GemmTasks(size_t m_in, size_t n_in, size_t panel, int threads) : m(m_in), n(n_in) {
-    row_blocks = (m + kMC - 1) / kMC;
+  GemmTasks(size_t m_in, size_t n_in, size_t panel, int threads, size_t quantum)
+      : m(m_in), n(n_in), quantum_(quantum) {
+    const size_t team = static_cast<size_t>(std::max(threads, 1));
+    units_ = (m + quantum - 1) / quantum;
+    const size_t max_units = kMC / quantum;
+    row_blocks = (units_ + max_units - 1) / max_units;
+    const size_t wanted = 2 * team;
+    if (row_blocks >= wanted) row_blocks = std::min(units_, RoundUp(row_blocks, team));
     const size_t panels = (n + panel - 1) / panel;
-    const size_t wanted = 2 * static_cast<size_t>(std::max(threads, 1));
     col_parts = row_blocks >= wanted ? 1 : std::min(panels, (wanted + row_blocks - 1) / row_blocks);
     cols_per_part = (panels + col_parts - 1) / col_parts * panel;
   }
   size_t count() const { return row_blocks * col_parts; }
-  size_t row(size_t t) const { return t / col_parts * kMC; }
-  size_t rows(size_t t) const { return std::min(kMC, m - row(t)); }
+  size_t row(size_t t) const { return BlockStart(t / col_parts); }
+  size_t rows(size_t t) const { return BlockStart(t / col_parts + 1) - row(t); }
   size_t col(size_t t) const { return t % col_parts * cols_per_part; }
   size_t cols(size_t t) const { return col(t) >= n ? 0 : std::min(cols_per_part, n - col(t)); }
 
   size_t m, n, row_blocks = 0, col_parts = 1, cols_per_part = 0;
+
+ private:
+  // First row of row block b (b == row_blocks: m).
+  size_t BlockStart(size_t b) const { return std::min(m, b * units_ / row_blocks * quantum_); }
+  size_t quantum_, units_ = 0;
 };
 
 }  // namespace mhsa
