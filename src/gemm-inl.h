@@ -49,6 +49,9 @@ inline constexpr size_t kMR = kFamily == Family::kAvx512                        
                                                                                      : 1;
 
 inline constexpr size_t kLanes = hn::MaxLanes(DF());
+
+// kRowStride of a kernel that reads a row-major A with a run-time stride.
+inline constexpr size_t kRuntimeStride = 0;
 static_assert(kPanel % kLanes == 0, "a B panel must be whole vectors");
 inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
 // Live registers in the k loop: accumulators, then either all B vectors and
@@ -195,15 +198,19 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
 //   A is read at ap[r * kRowStride + p * kStepStride]: packed panels have
 //   (1, kRows); a row-major block with a compile-time stride L has (L, 1),
 //   which lets the attention's p block feed the kernel without packing (the
-//   constant strides become constant displacements of one pointer).
+//   constant strides become constant displacements of one pointer);
+//   kRowStride == kRuntimeStride reads a row-major A in place with the row
+//   stride a_stride (the GEMM's A, whose rows are only read here once or
+//   twice, so packing them would cost as much as the product).
 //   kRows: the tile's height, kMR or, for the last rows of a product, the
 //   smallest of 1, 2, 4, 8 that holds them (TileRows), so that one token
 //   does not pay for twelve.
 template <size_t kRows, size_t kRowStride, size_t kStepStride>
 inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                         float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
-                        float beta, ptrdiff_t diag) {
+                        float beta, ptrdiff_t diag, size_t a_stride) {
   static_assert(kRows <= kMR, "the register budget is kMR's");
+  const size_t row_stride = kRowStride == kRuntimeStride ? a_stride : kRowStride;
   const DF d;
   VF acc[kRows][kNV];
   for (size_t r = 0; r < kRows; ++r) {
@@ -220,13 +227,13 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
       VF b[kNV];
       for (size_t v = 0; v < kNV; ++v) b[v] = hn::LoadU(d, brow + v * kLanes);
       for (size_t r = 0; r < kRows; ++r) {
-        const VF a = hn::Set(d, arow[r * kRowStride]);
+        const VF a = hn::Set(d, arow[r * row_stride]);
         for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
       }
     } else {
       // Many B vectors: hold the MR broadcasts, stream B.
       VF a[kRows];
-      for (size_t r = 0; r < kRows; ++r) a[r] = hn::Set(d, arow[r * kRowStride]);
+      for (size_t r = 0; r < kRows; ++r) a[r] = hn::Set(d, arow[r * row_stride]);
       for (size_t v = 0; v < kNV; ++v) {
         const VF b = hn::LoadU(d, brow + v * kLanes);
         for (size_t r = 0; r < kRows; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
@@ -238,7 +245,7 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
     const float* HWY_RESTRICT arow = ap + p * kStepStride;
     for (size_t r = 0; r < kRows; ++r) {
       if (static_cast<ptrdiff_t>(p) >= diag + static_cast<ptrdiff_t>(r)) continue;
-      const VF a = hn::Set(d, arow[r * kRowStride]);
+      const VF a = hn::Set(d, arow[r * row_stride]);
       for (size_t v = 0; v < kNV; ++v) {
         acc[r][v] = hn::MulAdd(a, hn::LoadU(d, brow + v * kLanes), acc[r][v]);
       }
@@ -321,14 +328,16 @@ inline void PackA(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrdiff_t
 template <size_t kRows, size_t kRowStride>
 inline void TileColumn(const float* HWY_RESTRICT a_tile, const float* HWY_RESTRICT bpanel, size_t k,
                        float* HWY_RESTRICT c, size_t ldc, size_t rows, size_t cols, float beta,
-                       ptrdiff_t diag) {
+                       ptrdiff_t diag, size_t a_stride) {
   MicroKernel<kRows, kRowStride, (kRowStride == 1 ? kRows : 1)>(a_tile, bpanel, k, c, ldc, rows,
-                                                                cols, beta, diag);
+                                                                cols, beta, diag, a_stride);
 }
 
 // C (m x n) = or += A (m x k) · packed B (k x n), all tiles.
 //   ap: packed by PackA, or with kRowStride = L a row-major [m rounded up to
-//   kMR][L] block (rows past m are read, never stored);
+//   kMR][L] block (rows past m are read, never stored), or with
+//   kRowStride = kRuntimeStride a row-major [m][a_stride] block, m a
+//   multiple of kMR (no row past m is read);
 //   bp: [ceil(n / kPanel)][bk][kPanel] where
 //   bk >= k is the panel height (the packed matrix's full k) and the panel
 //   starts at step 0 of this product.
@@ -337,8 +346,9 @@ inline void TileColumn(const float* HWY_RESTRICT a_tile, const float* HWY_RESTRI
 template <size_t kRowStride = 1>
 inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY_RESTRICT bp,
                         size_t bk, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
-                        float beta, ptrdiff_t diag) {
+                        float beta, ptrdiff_t diag, size_t a_stride = 0) {
   const size_t full = m / kMR * kMR, rest = m - full;
+  const size_t row_stride = kRowStride == kRuntimeStride ? a_stride : kRowStride;
   // Loop over B panels outside A panels: the kPanel x k B panel stays in L1
   // while the A panels stream from L2.
   for (size_t j0 = 0; j0 < n; j0 += kPanel) {
@@ -346,16 +356,16 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
     const size_t cols = std::min(kPanel, n - j0);
     for (size_t i0 = 0; i0 < full; i0 += kMR) {
       // Packed: panel i0 / kMR starts at i0 * k. Row-major: row i0.
-      const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * kRowStride;
+      const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * row_stride;
       TileColumn<kMR, kRowStride>(a_tile, bpanel, k, c + i0 * ldc + j0, ldc, kMR, cols, beta,
-                                  diag + static_cast<ptrdiff_t>(i0));
+                                  diag + static_cast<ptrdiff_t>(i0), a_stride);
     }
     if (rest == 0) continue;
-    const float* a_tile = kRowStride == 1 ? ap + full * k : ap + full * kRowStride;
+    const float* a_tile = kRowStride == 1 ? ap + full * k : ap + full * row_stride;
     WithTileRows(TileRows(rest), [&](auto rows) {
       TileColumn<decltype(rows)::value, kRowStride>(a_tile, bpanel, k, c + full * ldc + j0, ldc,
                                                     rest, cols, beta,
-                                                    diag + static_cast<ptrdiff_t>(full));
+                                                    diag + static_cast<ptrdiff_t>(full), a_stride);
     });
   }
 }
@@ -364,16 +374,35 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
 // the n columns of B starting at bp, which is packed over the whole k
 // (bp: [ceil(n / kPanel)][k][kPanel]). beta == 0 never reads C. k > 0.
 // k_block (<= kKC): steps per packed A block; a_pack: kMC * kKC floats.
+// A thin product (n <= kInPlaceColumns) reads a row-major A with alpha 1 in
+// place, but for its last m % kMR rows (their short tile would read rows
+// past m): packing copies A once per row block, which when few B panels
+// use it (1024x64x1024: two) took a quarter of the time. Wider products
+// pack: the packed tile is read once per B panel and beats 12 strided rows.
+// Either way each element of C is the same sum in the same order.
 inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, size_t n, size_t k,
                          float alpha, float beta, float* HWY_RESTRICT c, size_t ldc, size_t k_block,
                          float* HWY_RESTRICT a_pack) {
   const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
+  const bool in_place = n <= kInPlaceColumns && a.step == 1 && a.row_stride > 0 && alpha == 1.0f;
+  const size_t direct = in_place ? m / kMR * kMR : 0;  // Rows read in place.
+  const auto a_stride = static_cast<size_t>(a.row_stride);
   for (size_t k0 = 0; k0 < k; k0 += k_block) {
     const size_t kc = std::min(k_block, k - k0);
-    // alpha is folded into A here: one multiply per element of A, not of C.
-    PackA(a.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m, kc, alpha, a_pack);
     // k-blocks after the first add to C: the sum over k keeps its order.
-    TileProduct(a_pack, m, bp + k0 * kPanel, k, n, kc, c, ldc, k0 == 0 ? beta : 1.0f, kNoMask);
+    const float block_beta = k0 == 0 ? beta : 1.0f;
+    const float* b_block = bp + k0 * kPanel;
+    if (direct > 0) {
+      TileProduct<kRuntimeStride>(a.data + k0, direct, b_block, k, n, kc, c, ldc, block_beta,
+                                  kNoMask, a_stride);
+    }
+    if (direct == m) continue;
+    // alpha is folded into A here: one multiply per element of A, not of C.
+    const MatrixView rest{a.data + static_cast<ptrdiff_t>(direct) * a.row_stride, a.row_stride,
+                          a.step};
+    PackA(rest.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m - direct, kc,
+          alpha, a_pack);
+    TileProduct(a_pack, m - direct, b_block, k, n, kc, c + direct * ldc, ldc, block_beta, kNoMask);
   }
 }
 
