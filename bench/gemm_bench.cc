@@ -1,7 +1,7 @@
 // mhsa's GEMM against OpenBLAS, BLIS, oneDNN and Eigen at the shapes the
 // layer runs, plus square sizes:
 //   proj    x·Wᵀ for all heads: m = batch * context = 2048, k = E = 512,
-//           n = 3 * A = 1536;
+//           n = 3 * A = 1536; and m = 4096, k = E = 768, n = 3 * A = 2304;
 //   qkt     q·kᵀ: context x head_dim times head_dim x context (1024, 64);
 //   pv      p·v: context x context times context x head_dim;
 //   square  m = n = k in {256, 512, 1024, 2048}, C = A·Bᵀ.
@@ -41,10 +41,10 @@ struct Shape {
   bool b_transposed;  // C = A·Bᵀ (b: [n][k]); otherwise C = A·B (b: [k][n]).
 };
 
-const Shape kShapes[] = {{"proj", 2048, 1536, 512, true},   {"qkt", 1024, 1024, 64, true},
-                         {"pv", 1024, 64, 1024, false},     {"square", 256, 256, 256, true},
-                         {"square", 512, 512, 512, true},   {"square", 1024, 1024, 1024, true},
-                         {"square", 2048, 2048, 2048, true}};
+const Shape kShapes[] = {{"proj", 2048, 1536, 512, true},    {"proj", 4096, 2304, 768, true},
+                         {"qkt", 1024, 1024, 64, true},      {"pv", 1024, 64, 1024, false},
+                         {"square", 256, 256, 256, true},    {"square", 512, 512, 512, true},
+                         {"square", 1024, 1024, 1024, true}, {"square", 2048, 2048, 2048, true}};
 
 // Operands of one shape: a [m][k]; b [n][k] (bt) and [k][n] (bn), the same
 // matrix in both layouts; c [m][n].
