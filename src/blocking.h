@@ -32,6 +32,8 @@ inline constexpr size_t kMC = 96;
 // most this many columns (8 panels). Measured on the Xeon (AVX-512) against
 // packing: 64 columns 1.14-1.19x faster, 256 1.01-1.08x, 1024 and 1536
 // 3-5% slower (there the packed tile's one stream beats 12 strided rows).
+// It is also the width of the column parts in which a product whose packed
+// B exceeds half of L2 is split (GemmTasks), so those tasks read A in place.
 inline constexpr size_t kInPlaceColumns = 256;
 
 // Rows of the float GEMM's tasks come in multiples of this, which every

@@ -99,7 +99,11 @@ void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k
                            threads);
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
   const size_t k_block = GemmKBlock();
-  const GemmTasks tasks(m, n, kPanel, threads, kGemmRowQuantum);
+  // A packed B larger than half of L2 is taken in parts of kInPlaceColumns
+  // (GemmTasks): 4096x2304x768 and 2048x1536x512 6-8% faster on 2 threads.
+  const size_t max_cols =
+      RoundUp(n, kPanel) * k * sizeof(float) > Caches().l2 / 2 ? kInPlaceColumns : 0;
+  const GemmTasks tasks(m, n, kPanel, threads, kGemmRowQuantum, max_cols);
   ParallelFor(threads, tasks.count(), [&](size_t t, int thread) {
     const size_t row = tasks.row(t), col = tasks.col(t), cols = tasks.cols(t);
     if (cols == 0) return;

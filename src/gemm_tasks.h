@@ -15,12 +15,17 @@ namespace mhsa {
 // there are at least two blocks per thread (11 blocks of 96 rows on 2
 // threads would leave one thread idle for a twelfth of the time; 12 blocks
 // of 84-96 rows do not). When there are fewer, columns are split too
-// (whole panels of `panel` columns), so that every thread has work. Each
-// element of C belongs to one task, which sums it over k in one order: the
-// result depends on neither the split nor the thread count. A task past
+// (whole panels of `panel` columns), so that every thread has work.
+// With max_cols > 0, columns are also split into parts of at most max_cols,
+// and the tasks run part by part (all row blocks of part 0, then of part
+// 1, ...): a thread's consecutive tasks then use the same part of B, which
+// stays in its L2, and the threads read the same part from L3 together.
+// Each element of C belongs to one task, which sums it over k in one order:
+// the result depends on neither the split nor the thread count. A task past
 // the last column is empty (cols(t) == 0).
 struct GemmTasks {
-  GemmTasks(size_t m_in, size_t n_in, size_t panel, int threads, size_t quantum)
+  GemmTasks(size_t m_in, size_t n_in, size_t panel, int threads, size_t quantum,
+            size_t max_cols = 0)
       : m(m_in), n(n_in), quantum_(quantum) {
     const size_t team = static_cast<size_t>(std::max(threads, 1));
     units_ = (m + quantum - 1) / quantum;
@@ -30,20 +35,28 @@ struct GemmTasks {
     if (row_blocks >= wanted) row_blocks = std::min(units_, RoundUp(row_blocks, team));
     const size_t panels = (n + panel - 1) / panel;
     col_parts = row_blocks >= wanted ? 1 : std::min(panels, (wanted + row_blocks - 1) / row_blocks);
+    const size_t max_panels = max_cols / panel;
+    if (max_panels > 0 && panels > max_panels * col_parts) {
+      col_parts = (panels + max_panels - 1) / max_panels;
+      by_part_ = true;
+    }
     cols_per_part = (panels + col_parts - 1) / col_parts * panel;
   }
   size_t count() const { return row_blocks * col_parts; }
-  size_t row(size_t t) const { return BlockStart(t / col_parts); }
-  size_t rows(size_t t) const { return BlockStart(t / col_parts + 1) - row(t); }
-  size_t col(size_t t) const { return t % col_parts * cols_per_part; }
+  size_t row(size_t t) const { return BlockStart(RowBlock(t)); }
+  size_t rows(size_t t) const { return BlockStart(RowBlock(t) + 1) - row(t); }
+  size_t col(size_t t) const { return ColPart(t) * cols_per_part; }
   size_t cols(size_t t) const { return col(t) >= n ? 0 : std::min(cols_per_part, n - col(t)); }
 
   size_t m, n, row_blocks = 0, col_parts = 1, cols_per_part = 0;
 
  private:
+  size_t RowBlock(size_t t) const { return by_part_ ? t % row_blocks : t / col_parts; }
+  size_t ColPart(size_t t) const { return by_part_ ? t / row_blocks : t % col_parts; }
   // First row of row block b (b == row_blocks: m).
   size_t BlockStart(size_t b) const { return std::min(m, b * units_ / row_blocks * quantum_); }
   size_t quantum_, units_ = 0;
+  bool by_part_ = false;
 };
 
 }  // namespace mhsa
