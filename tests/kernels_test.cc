@@ -69,6 +69,35 @@ TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
     }
   }
 }
+// A B whose packed copy exceeds half of any L2 this runs on (1120 x 1100
+// floats, 4.9 MiB) is taken in column parts, part by part, and its thin
+// tasks read A in place (GemmTasks, GemmRowBlock): the same bits on 1, 2
+// and 3 threads, within the rule of the reference.
+TEST_P(GemmTest, ProductLargerThanL2TakenInColumnParts) {
+  const size_t m = 250, n = 1100, k = 1100;
+  const auto a = Random(m * k, 900), b = Random(n * k, 901);
+  std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), truth(m * n);
+  std::vector<float> plain(m * n);
+  ref::MatMulBt(ad.data(), k, bd.data(), k, truth.data(), n, m, n, k);
+  ref::MatMulBt(a.data(), k, b.data(), k, plain.data(), n, m, n, k);
+  std::vector<float> first;
+  for (int threads : {1, 2, 3}) {
+    RunOptions options;
+    options.num_threads = threads;
+    std::vector<float> c(m * n, kNaN);
+    const auto i = [](size_t v) { return static_cast<int>(v); };
+    Sgemm(false, true, i(m), i(n), i(k), 1.0f, a.data(), i(k), b.data(), i(k), 0.0f, c.data(), i(n),
+          options);
+    ASSERT_TRUE(test::WithinRule(c, plain, truth)) << threads << " threads";
+    if (first.empty()) {
+      first = c;
+    } else {
+      ASSERT_EQ(std::memcmp(c.data(), first.data(), c.size() * sizeof(float)), 0)
+          << threads << " threads changed bits";
+    }
+  }
+}
+
 // Every transpose, alpha and beta of the public Sgemm, with strides above
 // the minimum, against the reference. beta == 0 must not read C (NaN there).
 TEST_P(GemmTest, SgemmTransposesAlphaBeta) {
