@@ -190,19 +190,31 @@ void Sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
   }
   const CallScratch scratch(options, SgemmNeeds(call.n, call.k), threads);
   auto* bp = static_cast<float*>(scratch.shared());
-  // B is packed by groups of panels in parallel, then the product runs.
+  // B is packed in parallel, then the product runs. Tasks are groups of
+  // panels, or with fewer panels than two per thread (a thin B such as v in
+  // p·v: two panels) ranges of k within one panel, whose steps are
+  // contiguous in the packed layout.
   constexpr size_t kPanelsPerTask = 8;
   const size_t panels = (call.n + kPanel - 1) / kPanel;
-  const size_t pack_tasks = (panels + kPanelsPerTask - 1) / kPanelsPerTask;
   const int pack_threads =
       static_cast<double>(call.n) * static_cast<double>(call.k) < kMinParallelWork / 4 ? 1
                                                                                        : threads;
+  const size_t wanted = 2 * static_cast<size_t>(pack_threads);
+  const size_t k_parts =
+      panels >= wanted ? 1 : std::min((wanted + panels - 1) / panels, (call.k + 63) / 64);
+  const size_t steps_per_part = (call.k + k_parts - 1) / k_parts;
+  const size_t pack_tasks =
+      k_parts == 1 ? (panels + kPanelsPerTask - 1) / kPanelsPerTask : panels * k_parts;
   ParallelFor(pack_threads, pack_tasks, [&](size_t t, int) {
-    const size_t first = t * kPanelsPerTask * kPanel;
-    const size_t count = std::min(kPanelsPerTask * kPanel, call.n - first);
-    const MatrixView rows{call.b.data + static_cast<ptrdiff_t>(first) * call.b.row_stride,
+    const size_t first = (k_parts == 1 ? t * kPanelsPerTask : t / k_parts) * kPanel;
+    const size_t count = std::min(k_parts == 1 ? kPanelsPerTask * kPanel : kPanel, call.n - first);
+    const size_t k0 = k_parts == 1 ? 0 : t % k_parts * steps_per_part;
+    const size_t steps = k_parts == 1 ? call.k : std::min(steps_per_part, call.k - k0);
+    if (k0 >= call.k) return;
+    const MatrixView rows{call.b.data + static_cast<ptrdiff_t>(first) * call.b.row_stride +
+                              static_cast<ptrdiff_t>(k0) * call.b.step,
                           call.b.row_stride, call.b.step};
-    PackB(rows, count, call.k, bp + first * call.k);
+    PackB(rows, count, steps, bp + first * call.k + k0 * kPanel);
   });
   GemmWithPackedB(call.a, call.m, bp, call.n, call.k, alpha, beta, c, static_cast<size_t>(ldc),
                   threads, scratch);
