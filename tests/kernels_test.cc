@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "blocking.h"
+#include "cache_info.h"
 #include "error_rule.h"
 #include "gemm.h"
 #include "helpers.h"
@@ -70,17 +72,20 @@ TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
   }
 }
 // The splits of the parallel Sgemm that the edge sizes above do not reach:
-// a B whose packed copy exceeds half of any L2 this runs on (1100 x 1100
-// floats, 4.9 MiB) is taken in column parts, part by part, with A read in
-// place (GemmTasks, GemmRowBlock); a thin B (33 columns: two panels) is
-// packed by ranges of k. Each gives the same bits on 1, 2 and 3 threads,
-// within the rule of the reference, with B as rows and as columns.
+// a B whose packed copy exceeds half of this CPU's L2 (k chosen from the L2
+// size, so that the product stays small) is taken in column parts, part by
+// part, with A read in place (GemmTasks, GemmRowBlock); a thin B (33
+// columns: two panels) is packed by ranges of k. Each gives the same bits
+// on 1, 2 and 3 threads, within the rule of the reference, with B as rows
+// and as columns.
 TEST_P(GemmTest, ParallelSplitsKeepBits) {
   struct Shape {
     size_t m, n, k;
   };
+  const size_t wide_n = 520;  // 17 panels: more than two parts of 8.
+  const size_t wide_k = Caches().l2 / 2 / (RoundUp(wide_n, kPanel) * sizeof(float)) + 1;
   uint32_t seed = 900;
-  for (const Shape shape : {Shape{250, 1100, 1100}, Shape{97, 33, 1100}}) {
+  for (const Shape shape : {Shape{100, wide_n, wide_k}, Shape{97, 33, 1100}}) {
     for (bool tb : {true, false}) {
       const size_t m = shape.m, n = shape.n, k = shape.k;
       const size_t ldb = tb ? k : n;
