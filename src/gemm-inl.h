@@ -49,9 +49,6 @@ inline constexpr size_t kMR = kFamily == Family::kAvx512                        
                                                                                      : 1;
 
 inline constexpr size_t kLanes = hn::MaxLanes(DF());
-
-// kRowStride of a kernel that reads a row-major A with a run-time stride.
-inline constexpr size_t kRuntimeStride = 0;
 static_assert(kPanel % kLanes == 0, "a B panel must be whole vectors");
 inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
 // Live registers in the k loop: accumulators, then either all B vectors and
@@ -59,6 +56,10 @@ inline constexpr size_t kNV = kPanel / kLanes;  // Vectors per panel row.
 static_assert(kMR * kNV + (kNV <= 2 ? kNV + 1 : kMR + 1) <= kVectorRegisters ||
                   kFamily == Family::kScalar,
               "the register tile spills");
+
+// kRowStride of a kernel that reads a row-major A with a run-time stride.
+inline constexpr size_t kRuntimeStride = 0;
+
 static_assert(kQueryBlock % kMR == 0 && kMC % kMR == 0 && kGemmRowQuantum % kMR == 0,
               "query and row blocks are whole register tiles, so their scratch "
               "does not depend on the target");
@@ -141,27 +142,25 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
     const size_t valid = std::min(W, rows - i0);
     const float* first = src + static_cast<ptrdiff_t>(i0) * row_stride;
     if (step == 1) {
-      // Rows contiguous: groups of four rows by vectors of steps, then the
-      // steps and rows left one by one, written with a stride of W.
-      size_t r = 0;
+      // Rows contiguous: rows [0, grouped) four at a time over steps
+      // [0, moved) by vectors, then everything else one by one, written with
+      // a stride of W.
+      size_t grouped = 0, moved = 0;
 #if MHSA_TRANSPOSE_ROWS
       if constexpr (W % 4 == 0) {
-        const size_t whole_steps = k / kLanes * kLanes;
-        for (; r + 4 <= valid; r += 4) {
+        grouped = valid / 4 * 4;
+        moved = k / kLanes * kLanes;
+        for (size_t r = 0; r < grouped; r += 4) {
           const float* row = first + static_cast<ptrdiff_t>(r) * row_stride;
-          for (size_t p = 0; p < whole_steps; p += kLanes) {
+          for (size_t p = 0; p < moved; p += kLanes) {
             TransposeFourRows<W>(row + p, row_stride, vs, panel + p * W + r);
-          }
-          for (size_t q = r; q < r + 4; ++q) {
-            const float* HWY_RESTRICT tail = first + static_cast<ptrdiff_t>(q) * row_stride;
-            for (size_t p = whole_steps; p < k; ++p) panel[p * W + q] = tail[p] * scale;
           }
         }
       }
 #endif
-      for (; r < valid; ++r) {
+      for (size_t r = 0; r < valid; ++r) {
         const float* HWY_RESTRICT row = first + static_cast<ptrdiff_t>(r) * row_stride;
-        for (size_t p = 0; p < k; ++p) panel[p * W + r] = row[p] * scale;
+        for (size_t p = r < grouped ? moved : 0; p < k; ++p) panel[p * W + r] = row[p] * scale;
       }
     } else if (row_stride == 1) {
       // Columns contiguous: each step's `valid` values are one vector copy.
@@ -405,10 +404,9 @@ inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, s
     }
     if (direct == m) continue;
     // alpha is folded into A here: one multiply per element of A, not of C.
-    const MatrixView rest{a.data + static_cast<ptrdiff_t>(direct) * a.row_stride, a.row_stride,
-                          a.step};
-    PackA(rest.data + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m - direct, kc,
-          alpha, a_pack);
+    const float* rest = a.data + static_cast<ptrdiff_t>(direct) * a.row_stride;
+    PackA(rest + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m - direct, kc, alpha,
+          a_pack);
     TileProduct(a_pack, m - direct, b_block, k, n, kc, c + direct * ldc, ldc, block_beta, kNoMask);
   }
 }

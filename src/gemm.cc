@@ -202,19 +202,18 @@ void Sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
   const size_t wanted = 2 * static_cast<size_t>(pack_threads);
   const size_t k_parts =
       panels >= wanted ? 1 : std::min((wanted + panels - 1) / panels, (call.k + 63) / 64);
+  const size_t panels_per_task = k_parts == 1 ? kPanelsPerTask : 1;
   const size_t steps_per_part = (call.k + k_parts - 1) / k_parts;
-  const size_t pack_tasks =
-      k_parts == 1 ? (panels + kPanelsPerTask - 1) / kPanelsPerTask : panels * k_parts;
+  const size_t pack_tasks = (panels + panels_per_task - 1) / panels_per_task * k_parts;
   ParallelFor(pack_threads, pack_tasks, [&](size_t t, int) {
-    const size_t first = (k_parts == 1 ? t * kPanelsPerTask : t / k_parts) * kPanel;
-    const size_t count = std::min(k_parts == 1 ? kPanelsPerTask * kPanel : kPanel, call.n - first);
-    const size_t k0 = k_parts == 1 ? 0 : t % k_parts * steps_per_part;
-    const size_t steps = k_parts == 1 ? call.k : std::min(steps_per_part, call.k - k0);
+    const size_t first = t / k_parts * panels_per_task * kPanel;
+    const size_t count = std::min(panels_per_task * kPanel, call.n - first);
+    const size_t k0 = t % k_parts * steps_per_part;
     if (k0 >= call.k) return;
     const MatrixView rows{call.b.data + static_cast<ptrdiff_t>(first) * call.b.row_stride +
                               static_cast<ptrdiff_t>(k0) * call.b.step,
                           call.b.row_stride, call.b.step};
-    PackB(rows, count, steps, bp + first * call.k + k0 * kPanel);
+    PackB(rows, count, std::min(steps_per_part, call.k - k0), bp + first * call.k + k0 * kPanel);
   });
   GemmWithPackedB(call.a, call.m, bp, call.n, call.k, alpha, beta, c, static_cast<size_t>(ldc),
                   threads, scratch);
