@@ -2,9 +2,10 @@
 //
 // Two paths, chosen per sequence from its shape alone:
 //  - Flash (prefill): a block of kQueryBlock query rows walks the key blocks
-//    it can see, keeping each row's running softmax (OnlineSoftmaxUpdate in
-//    softmax-inl.h) and its unnormalised output; q·kᵀ and p·v run on the
-//    GEMM's microkernel, k and v packed once per task. Blocks wholly above
+//    it can see, keeping each row's running softmax and its unnormalised
+//    output; q·kᵀ runs on the GEMM's k loop with the softmax of each tile
+//    done in registers (flash_tile-inl.h), p·v on the GEMM's microkernel,
+//    k and v packed once per task. Blocks wholly above
 //    the causal diagonal are never visited, and diagonal tiles stop each row
 //    at its own last key instead of multiplying later values by zero.
 //  - Decode: when a K/V head's group has at most kDecodeRows query rows,
@@ -21,6 +22,7 @@
 #include "attention-inl.h"
 #include "attention.h"
 #include "decode-inl.h"
+#include "flash_tile-inl.h"
 #include "gemm-inl.h"
 #include "hwy/highway.h"
 #include "softmax-inl.h"
@@ -39,25 +41,26 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
   // The scale is folded into q once here, sparing a pass over every score.
   PackA(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale, s.q_pack);
   std::fill(s.acc, s.acc + rows * dim, 0.0f);
+  // Per row of the block, padded with rows that see nothing to whole tiles.
   OnlineRow state[kQueryBlock];
-  size_t limit[kQueryBlock];
-  for (size_t r = 0; r < rows; ++r) {
-    state[r] = OnlineRow();
-    limit[r] = t.Limit(i0 + r);
-  }
+  size_t limit[kQueryBlock], visible[kQueryBlock];
+  HWY_ALIGN float sums[kQueryBlock * kLanes] = {};
+  float correction[kQueryBlock];
+  const LazyRows lazy{state, sums, correction};
+  for (size_t r = 0; r < kQueryBlock; ++r) limit[r] = r < rows ? t.Limit(i0 + r) : 0;
   const size_t key_end = limit[rows - 1];  // Limits grow with the row.
   const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
   for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
     const size_t keys = std::min(kKeyBlock, key_end - j0);
-    // scores = q_block · k_blockᵀ: [rows][keys], row stride kKeyBlock.
-    // Key panels are kPanel wide and j0 a multiple of kPanel.
-    TileProduct(s.q_pack, rows, s.k_pack + j0 * dim, dim, keys, dim, s.scores, kKeyBlock, 0.0f,
-                kNoMask);
+    for (size_t r = 0; r < kQueryBlock; ++r) {
+      visible[r] = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
+      correction[r] = 1.0f;
+    }
+    // p = softmax numerators of q_block · k_blockᵀ: [rows][keys], row
+    // stride kKeyBlock. Key panels are kPanel wide and j0 a multiple of kPanel.
+    ScoreProduct(s.q_pack, rows, s.k_pack + j0 * dim, dim, keys, visible, s.scores, lazy);
     for (size_t r = 0; r < rows; ++r) {
-      const size_t visible = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
-      const float correction =
-          OnlineSoftmaxUpdate(s.scores + r * kKeyBlock, visible, keys, &state[r]);
-      if (correction != 1.0f) ScaleRow(s.acc + r * dim, dim, correction);
+      if (correction[r] != 1.0f) ScaleRow(s.acc + r * dim, dim, correction[r]);
     }
     // acc += p · v_block, each row stopping at its own last key (row r of
     // the block may use steps p < diag + r). p is read in place, row-major
@@ -73,6 +76,7 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
   }
   float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
   for (size_t r = 0; r < rows; ++r) {
+    state[r].sum = lazy.RowSum(r);
     FinishRow(s.acc + r * dim, state[r], limit[r] > 0, dim,
               out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos, t.Lse(head, i0 + r));
   }

@@ -187,40 +187,21 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
   }
 }
 
-// One MR x kPanel tile of C from an A panel and a B panel, k steps.
-//   beta: C = A·B + beta * C; beta == 0 never reads C (it may hold NaN).
-//   Stores rows [0, m_valid) and columns [0, n_valid) only.
-//   diag: causal limit. Row r may use k steps p < diag + r only; steps past
-//         that are skipped, not multiplied by a zero, so that a NaN in a
-//         later value row cannot leak into an earlier query (0 * NaN = NaN).
-//         Pass diag >= k for an unmasked tile.
-//   A is read at ap[r * kRowStride + p * kStepStride]: packed panels have
-//   (1, kRows); a row-major block with a compile-time stride L has (L, 1),
-//   which lets the attention's p block feed the kernel without packing (the
-//   constant strides become constant displacements of one pointer);
-//   kRowStride == kRuntimeStride reads a row-major A in place with the row
-//   stride a_stride (the GEMM's A, whose rows are only read here once or
-//   twice, so packing them would cost as much as the product).
-//   kRows: the tile's height, kMR or, for the last rows of a product, the
-//   smallest of 1, 2, 4, 8 that holds them (TileRows), so that one token
-//   does not pay for twelve.
-template <size_t kRows, size_t kRowStride, size_t kStepStride>
-inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
-                        float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
-                        float beta, ptrdiff_t diag, size_t a_stride) {
+// One tile: acc[r][v] = sum over steps p of A(r, p) * B(p, v), each row
+// stopping at its causal limit (see MicroKernel), then finish(acc) with the
+// tile still in registers. Shared by the GEMM's MicroKernel, which stores
+// the tile, and the flash attention's score tiles, which take its softmax.
+// (The accumulators are declared here, beside the loop: passed in by
+// reference instead, GCC 12 spilled a B vector of the 12-row kernels.)
+template <size_t kRows, size_t kRowStride, size_t kStepStride, class Finish>
+HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
+                            ptrdiff_t diag, size_t a_stride, const Finish& finish) {
   static_assert(kRows <= kMR, "the register budget is kMR's");
   const size_t row_stride = kRowStride == kRuntimeStride ? a_stride : kRowStride;
   const DF d;
   VF acc[kRows][kNV];
   for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
-  }
-  // The tile's lines of C are asked for (for writing) now, so that their
-  // misses overlap the k loop instead of stalling the stores at its end:
-  // q·kᵀ 1024x1024x64 on 2 threads 1.13x, the 4096x2304x768 projection
-  // 1.03x faster (Xeon); no change where C is already near.
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t j = 0; j < kPanel; j += 64 / sizeof(float)) __builtin_prefetch(c + r * ldc + j, 1);
   }
   // Steps every row may take, then the triangle where rows drop out.
   const size_t full = diag <= 0 ? 0 : std::min(k, static_cast<size_t>(diag));
@@ -257,32 +238,68 @@ inline void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT 
       }
     }
   }
+  finish(acc);
+}
 
-  if (m_valid == kRows && n_valid == kPanel) {
-    const VF vbeta = hn::Set(d, beta);
+// One MR x kPanel tile of C from an A panel and a B panel, k steps.
+//   beta: C = A·B + beta * C; beta == 0 never reads C (it may hold NaN).
+//   Stores rows [0, m_valid) and columns [0, n_valid) only.
+//   diag: causal limit. Row r may use k steps p < diag + r only; steps past
+//         that are skipped, not multiplied by a zero, so that a NaN in a
+//         later value row cannot leak into an earlier query (0 * NaN = NaN).
+//         Pass diag >= k for an unmasked tile.
+//   A is read at ap[r * kRowStride + p * kStepStride]: packed panels have
+//   (1, kRows); a row-major block with a compile-time stride L has (L, 1),
+//   which lets the attention's p block feed the kernel without packing (the
+//   constant strides become constant displacements of one pointer);
+//   kRowStride == kRuntimeStride reads a row-major A in place with the row
+//   stride a_stride (the GEMM's A, whose rows are only read here once or
+//   twice, so packing them would cost as much as the product).
+//   kRows: the tile's height, kMR or, for the last rows of a product, the
+//   smallest of 1, 2, 4, 8 that holds them (TileRows), so that one token
+//   does not pay for twelve.
+// Kept out of line: inlined into TileProduct, GCC 12 held the 12-row tile's
+// B vectors on the stack (seen in objdump -d), reading them from memory
+// twelve times per step.
+template <size_t kRows, size_t kRowStride, size_t kStepStride>
+HWY_NOINLINE void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
+                              float* HWY_RESTRICT c, size_t ldc, size_t m_valid, size_t n_valid,
+                              float beta, ptrdiff_t diag, size_t a_stride) {
+  // The tile's lines of C are asked for (for writing) now, so that their
+  // misses overlap the k loop instead of stalling the stores at its end:
+  // q·kᵀ 1024x1024x64 on 2 threads 1.13x, the 4096x2304x768 projection
+  // 1.03x faster (Xeon); no change where C is already near.
+  for (size_t r = 0; r < kRows; ++r) {
+    for (size_t j = 0; j < kPanel; j += 64 / sizeof(float)) __builtin_prefetch(c + r * ldc + j, 1);
+  }
+  ComputeTile<kRows, kRowStride, kStepStride>(ap, bp, k, diag, a_stride, [&](VF(&acc)[kRows][kNV]) {
+    const DF d;
+    if (m_valid == kRows && n_valid == kPanel) {
+      const VF vbeta = hn::Set(d, beta);
+      for (size_t r = 0; r < kRows; ++r) {
+        float* HWY_RESTRICT crow = c + r * ldc;
+        for (size_t v = 0; v < kNV; ++v) {
+          VF sum = acc[r][v];
+          // beta == 1: fma(1, c, acc) is exactly c + acc.
+          if (beta != 0.0f) sum = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * kLanes), sum);
+          hn::StoreU(sum, d, crow + v * kLanes);
+        }
+      }
+      return;
+    }
+    // Edge tile: spill to a buffer, then touch only the valid part of C.
+    HWY_ALIGN float tile[kRows * kPanel];
     for (size_t r = 0; r < kRows; ++r) {
+      for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
+    }
+    for (size_t r = 0; r < m_valid; ++r) {
       float* HWY_RESTRICT crow = c + r * ldc;
-      for (size_t v = 0; v < kNV; ++v) {
-        VF sum = acc[r][v];
-        // beta == 1: fma(1, c, acc) is exactly c + acc.
-        if (beta != 0.0f) sum = hn::MulAdd(vbeta, hn::LoadU(d, crow + v * kLanes), sum);
-        hn::StoreU(sum, d, crow + v * kLanes);
+      const float* HWY_RESTRICT trow = tile + r * kPanel;
+      for (size_t j = 0; j < n_valid; ++j) {
+        crow[j] = beta != 0.0f ? std::fma(beta, crow[j], trow[j]) : trow[j];
       }
     }
-    return;
-  }
-  // Edge tile: spill to a buffer, then touch only the valid part of C.
-  HWY_ALIGN float tile[kRows * kPanel];
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
-  }
-  for (size_t r = 0; r < m_valid; ++r) {
-    float* HWY_RESTRICT crow = c + r * ldc;
-    const float* HWY_RESTRICT trow = tile + r * kPanel;
-    for (size_t j = 0; j < n_valid; ++j) {
-      crow[j] = beta != 0.0f ? std::fma(beta, crow[j], trow[j]) : trow[j];
-    }
-  }
+  });
 }
 
 // Height of the tile for the last `rest` rows of a product (rest < kMR; 0

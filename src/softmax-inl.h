@@ -1,9 +1,11 @@
 // Row pieces of the causal softmax for one SIMD target, shared by the
 // standalone softmax (softmax.cc) and the flash attention (attention.cc).
 //
-// exp is SoftmaxExp below, made for the softmax's arguments s - max <= 0:
+// exp is SoftmaxExp below, made for the softmax's arguments s - max <= 0
+// (and the flash tiles' s - reference, at most 8 ln 2, flash_tile-inl.h):
 // max error 1 ULP on [-87.33, 0] (0.997 measured over 60 million points
-// against long double; the kernel tests check 1 ULP against std::exp),
+// against long double; the kernel tests check 1 ULP against std::exp on
+// [-87, 8]),
 // exactly 0 below -87.33, where exp would be subnormal, and for -inf. NaN
 // and +inf scores are caught before exp and turn the whole row to NaN, as
 // torch's softmax does.
@@ -46,8 +48,9 @@ HWY_INLINE void StoreTail(D d, hn::Vec<D> v, float* HWY_RESTRICT p, size_t count
   for (size_t i = 0; i < count; ++i) p[i] = buffer[i];
 }
 
-// exp(x) for x <= 0, in about 17 operations where Highway's general Exp
-// (any x, subnormal results) takes about 27: the exp is a sixth of the flash
+// exp(x) for x <= 88 (normal results; the softmaxes need x <= 8), in about
+// 17 operations where Highway's general Exp (any x, subnormal results)
+// takes about 27: the exp is a sixth of the flash
 // attention's arithmetic besides its FMAs. x = q ln2 + r with q = round(x /
 // ln2) (ln2 in two parts, so that r is exact to a few ulps) and |r| <= ln2/2;
 // exp(r) = 1 + r + r^2 Q(r) with Q fitted by weighted least squares

@@ -269,12 +269,14 @@ TEST_P(SoftmaxTest, NaNAndInfRules) {
 }
 
 // The vector exp against std::exp in double: at most 1 ULP (Highway's stated
-// contract) over the range the softmax feeds it, [-87, 0] (normal results),
+// contract) over the range the softmaxes feed it, [-87, 0] (normal results)
+// and, in the flash attention's score tiles, up to the headroom a score may
+// have over its row's reference (8 ln 2, flash_tile-inl.h; tested to 8),
 // and exactly 0 for -inf and anything below -104.
 TEST_P(SoftmaxTest, ExpWithinOneUlp) {
   std::vector<float> x;
-  for (float v = -87.0f; v <= 0.0f; v += 0.0037f) x.push_back(v);
-  for (float v : {-0.0f, 0.0f, -1e-30f, -1e-7f, -87.33f}) x.push_back(v);
+  for (float v = -87.0f; v <= 8.0f; v += 0.0037f) x.push_back(v);
+  for (float v : {-0.0f, 0.0f, -1e-30f, -1e-7f, -87.33f, 1e-7f, 5.545177f, 8.0f}) x.push_back(v);
   std::vector<float> y(x.size());
   VectorExp(x.data(), y.data(), x.size());
   double worst = 0;

@@ -1,0 +1,182 @@
+// The flash attention's score tiles for one SIMD target: q·kᵀ on the GEMM's
+// k loop, and the softmax of the tile done while it is still in registers.
+//
+// Each row keeps a reference r (its running max, raised lazily) and writes
+// p = exp(s - r) straight into the score block that p·v reads. A tile whose
+// scores all lie at or below r + kHeadroom (almost every tile once a row's
+// first keys are seen) needs no max, no horizontal reduction and no second
+// pass over memory: one compare per vector decides it. Only a score above
+// that, or a NaN or +inf one, takes the scalar path that raises r to the
+// tile's max and rescales what the row wrote before. The softmax is the same
+// for any r (p and the sum scale alike); r only keeps exp in range: p stays
+// below e^kHeadroom = 256, and never underflows for want of a larger r.
+
+// Toggling include guard: one copy per target.
+#if defined(MHSA_SRC_FLASH_TILE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef MHSA_SRC_FLASH_TILE_INL_H_
+#undef MHSA_SRC_FLASH_TILE_INL_H_
+#else
+#define MHSA_SRC_FLASH_TILE_INL_H_
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "blocking.h"
+#include "gemm-inl.h"
+#include "hwy/highway.h"
+#include "softmax-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mhsa {
+namespace HWY_NAMESPACE {
+
+// How far a score may exceed its row's reference before the reference is
+// raised: 8 ln 2, so p <= 2^8. (reference + kHeadroom rounds to at most
+// reference + 8, for a reference near 2^26: exp is tested up to 8.)
+inline constexpr float kHeadroom = 5.545177444479562f;
+
+// The softmax state of the rows of one query block.
+//   state[r]: reference (max), bad flag; its sum is unused here.
+//   sums[r * kLanes ...]: lane-wise sums of the row's p so far, reduced
+//     once, when the row is finished (RowSum).
+//   correction[r]: by how much the row's output accumulated before this key
+//     block must be scaled (its reference was raised); 1 when it was not.
+struct LazyRows {
+  OnlineRow* state;
+  float* sums;
+  float* correction;
+
+  float RowSum(size_t r) const {
+    const DF d;
+    return hn::GetLane(hn::SumOfLanes(d, hn::Load(d, sums + r * kLanes)));
+  }
+};
+
+// The scalar path of a row whose tile holds a score above its reference +
+// kHeadroom, or a NaN or +inf one (then the row is bad: it ends as NaN, and
+// what it writes no longer matters). scores: the row's kPanel scores of the
+// tile, -inf past its last visible key; p_row: the row's p in this key
+// block, [0, c0) written by earlier tiles.
+HWY_NOINLINE inline void RaiseReference(const float* scores, float* p_row, size_t c0, size_t r,
+                                        const LazyRows& rows) {
+  OnlineRow& state = rows.state[r];
+  if (state.bad) return;
+  float max = -std::numeric_limits<float>::infinity();
+  for (size_t j = 0; j < kPanel; ++j) {
+    if (!(scores[j] < std::numeric_limits<float>::infinity())) {
+      state.bad = true;
+      return;
+    }
+    max = std::max(max, scores[j]);
+  }
+  if (!(max > state.max)) return;  // Unreachable: a score exceeded it.
+  // exp(-inf) is 0: a row that saw no finite score has nothing to keep.
+  const float c =
+      state.max == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(state.max - max);
+  ScaleRow(p_row, c0, c);
+  ScaleRow(rows.sums + r * kLanes, kLanes, c);
+  rows.correction[r] *= c;
+  state.max = max;
+}
+
+// The softmax of a finished tile of kRows rows, in registers: see the top
+// of this file. c0, visible, p: as for ScoreTile below.
+template <size_t kRows>
+HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visible,
+                            float* HWY_RESTRICT p, const LazyRows& rows) {
+  const DF d;
+  // Keys a row does not see become -inf: no part in the max, exp gives 0.
+  // Rows see more keys further down, and padding rows none, so the first
+  // and the last row tell whether any is hidden.
+  if (std::min(visible[0], visible[kRows - 1]) < c0 + kPanel) {
+    for (size_t r = 0; r < kRows; ++r) {
+      for (size_t v = 0; v < kNV; ++v) {
+        const size_t first = c0 + v * kLanes;
+        const size_t n = visible[r] <= first ? 0 : std::min(kLanes, visible[r] - first);
+        acc[r][v] = hn::IfThenElse(hn::FirstN(d, n), acc[r][v],
+                                   hn::Set(d, -std::numeric_limits<float>::infinity()));
+      }
+    }
+  }
+  // Not (s <= limit) is true for a score above the limit, and for NaN.
+  const auto over = [&](size_t r) {
+    const VF limit = hn::Set(d, rows.state[r].max + kHeadroom);
+    auto any = hn::FirstN(d, 0);
+    for (size_t v = 0; v < kNV; ++v) any = hn::Or(any, hn::Not(hn::Le(acc[r][v], limit)));
+    return any;
+  };
+  auto tile_over = hn::FirstN(d, 0);
+  for (size_t r = 0; r < kRows; ++r) tile_over = hn::Or(tile_over, over(r));
+  if (HWY_UNLIKELY(!hn::AllFalse(d, tile_over))) {
+    for (size_t r = 0; r < kRows; ++r) {
+      if (hn::AllFalse(d, over(r))) continue;
+      HWY_ALIGN float scores[kPanel];
+      for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, scores + v * kLanes);
+      RaiseReference(scores, p + r * kKeyBlock, c0, r, rows);
+    }
+  }
+  for (size_t r = 0; r < kRows; ++r) {
+    // A row whose reference is still -inf has seen only -inf scores:
+    // -inf - -inf is NaN, to which SoftmaxExp gives 0.
+    const VF reference = hn::Set(d, rows.state[r].max);
+    float* HWY_RESTRICT sum = rows.sums + r * kLanes;
+    VF total = hn::Load(d, sum);
+    for (size_t v = 0; v < kNV; ++v) {
+      const VF e = SoftmaxExp(d, hn::Sub(acc[r][v], reference));
+      hn::StoreU(e, d, p + r * kKeyBlock + c0 + v * kLanes);
+      total = hn::Add(total, e);
+    }
+    hn::Store(total, d, sum);
+  }
+}
+
+// One tile of kRows query rows (packed q at ap, dim steps, kStepStride =
+// kRows) and the kPanel keys of one key panel (bpanel), the panel's first
+// key being key c0 of the block. visible[r]: how many of the block's keys
+// row r sees (0 for padding rows). Writes p for every row and column of the
+// tile to p + r * kKeyBlock + c0 + j (0 past a row's visible keys), adds
+// them to the rows' sums.
+template <size_t kRows>
+HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bpanel,
+                          size_t dim, size_t c0, const size_t* visible, float* HWY_RESTRICT p,
+                          const LazyRows& rows) {
+  ComputeTile<kRows, 1, kRows>(
+      ap, bpanel, dim, static_cast<ptrdiff_t>(dim), 0,
+      [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows>(acc, c0, visible, p, rows); });
+}
+
+// p for the first m rows of a query block (q packed by PackA at q_pack)
+// against the keys of one block (k_block: panels of kPanel keys over dim
+// steps): tiles of one key panel for every row tile, panel by panel (the
+// panel stays in L1 while the q tiles pass), skipping a tile none of whose
+// rows sees a key of the panel; p·v never reads those p. visible: per row
+// of the block, padded with zeros to whole tiles.
+inline void ScoreProduct(const float* HWY_RESTRICT q_pack, size_t m,
+                         const float* HWY_RESTRICT k_block, size_t dim, size_t keys,
+                         const size_t* visible, float* HWY_RESTRICT p, const LazyRows& rows) {
+  const size_t full = m / kMR * kMR, rest = m - full;
+  for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
+    const float* bpanel = k_block + c0 * dim;
+    for (size_t i0 = 0; i0 < full; i0 += kMR) {
+      if (visible[i0 + kMR - 1] <= c0) continue;
+      ScoreTile<kMR>(q_pack + i0 * dim, bpanel, dim, c0, visible + i0, p + i0 * kKeyBlock,
+                     LazyRows{rows.state + i0, rows.sums + i0 * kLanes, rows.correction + i0});
+    }
+    if (rest == 0 || visible[m - 1] <= c0) continue;
+    WithTileRows(TileRows(rest), [&](auto tile_rows) {
+      ScoreTile<decltype(tile_rows)::value>(
+          q_pack + full * dim, bpanel, dim, c0, visible + full, p + full * kKeyBlock,
+          LazyRows{rows.state + full, rows.sums + full * kLanes, rows.correction + full});
+    });
+  }
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace mhsa
+HWY_AFTER_NAMESPACE();
+
+#endif  // MHSA_SRC_FLASH_TILE_INL_H_
