@@ -55,24 +55,13 @@ struct LazyRows {
   }
 };
 
-// The scalar path of a row whose tile holds a score above its reference +
-// kHeadroom, or a NaN or +inf one (then the row is bad: it ends as NaN, and
-// what it writes no longer matters). scores: the row's kPanel scores of the
-// tile, -inf past its last visible key; p_row: the row's p in this key
-// block, [0, c0) written by earlier tiles.
-HWY_NOINLINE inline void RaiseReference(const float* scores, float* p_row, size_t c0, size_t r,
+// Raises row r's reference to `max`, the max of its scores in a tile that
+// holds one above its reference + kHeadroom, and rescales what the row
+// wrote with the old one: p_row, its p in this key block ([0, c0) written
+// by earlier tiles), its sums, and (through its correction) its output.
+HWY_NOINLINE inline void RaiseReference(float max, float* p_row, size_t c0, size_t r,
                                         const LazyRows& rows) {
   OnlineRow& state = rows.state[r];
-  if (state.bad) return;
-  float max = -std::numeric_limits<float>::infinity();
-  for (size_t j = 0; j < kPanel; ++j) {
-    if (!(scores[j] < std::numeric_limits<float>::infinity())) {
-      state.bad = true;
-      return;
-    }
-    max = std::max(max, scores[j]);
-  }
-  if (!(max > state.max)) return;  // Unreachable: a score exceeded it.
   // exp(-inf) is 0: a row that saw no finite score has nothing to keep.
   const float c =
       state.max == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(state.max - max);
@@ -111,11 +100,23 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
   auto tile_over = hn::FirstN(d, 0);
   for (size_t r = 0; r < kRows; ++r) tile_over = hn::Or(tile_over, over(r));
   if (HWY_UNLIKELY(!hn::AllFalse(d, tile_over))) {
+    // Rows with a score above the limit (every row's first tile: its
+    // reference starts at -inf), or a NaN or +inf one: then the row is bad,
+    // it ends as NaN, and what it writes no longer matters.
+    const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
     for (size_t r = 0; r < kRows; ++r) {
-      if (hn::AllFalse(d, over(r))) continue;
-      HWY_ALIGN float scores[kPanel];
-      for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, scores + v * kLanes);
-      RaiseReference(scores, p + r * kKeyBlock, c0, r, rows);
+      if (rows.state[r].bad || hn::AllFalse(d, over(r))) continue;
+      VF max = acc[r][0];
+      auto bad = hn::Not(hn::Lt(acc[r][0], inf));
+      for (size_t v = 1; v < kNV; ++v) {
+        max = hn::Max(max, acc[r][v]);
+        bad = hn::Or(bad, hn::Not(hn::Lt(acc[r][v], inf)));
+      }
+      if (!hn::AllFalse(d, bad)) {
+        rows.state[r].bad = true;
+        continue;
+      }
+      RaiseReference(hn::GetLane(hn::MaxOfLanes(d, max)), p + r * kKeyBlock, c0, r, rows);
     }
   }
   for (size_t r = 0; r < kRows; ++r) {
