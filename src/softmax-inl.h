@@ -77,9 +77,14 @@ HWY_INLINE hn::Vec<D> SoftmaxExp(D d, hn::Vec<D> x) {
   }
 #endif
   const hn::RebindToSigned<D> di;
+  // Only in-range q reach the conversion: a NaN x (in the flash tiles, -inf
+  // - -inf for a hidden key of a row whose reference is still -inf, or a bad
+  // row's scores) or -inf would make it undefined where Highway emulates it
+  // in C++ (EMU128: found by the fuzz_forward corpus under UBSan).
   const auto scale =
-      hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, q), hn::Set(di, 127))));
-  // Below -87.33 (and for -inf, whose q converts to garbage): exactly 0.
+      hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, hn::IfThenElseZero(in_range, q)),
+                                               hn::Set(di, 127))));
+  // Below -87.33, and for -inf and NaN: exactly 0.
   return hn::IfThenElseZero(in_range, hn::Mul(y, scale));
 }
 
