@@ -6,10 +6,11 @@
 // scores all lie at or below r + kHeadroom (almost every tile once a row's
 // first keys are seen) needs no max, no horizontal reduction and no second
 // pass over memory: one compare per vector decides it. Only a score above
-// that, or a NaN or +inf one, takes the scalar path that raises r to the
-// tile's max and rescales what the row wrote before. The softmax is the same
-// for any r (p and the sum scale alike); r only keeps exp in range: p stays
-// below e^kHeadroom = 256, and never underflows for want of a larger r.
+// that, or a NaN or +inf one, takes the path that raises r to the tile's
+// max (taken from the registers) and rescales what the row wrote before.
+// The softmax is the same for any r (p and the sum scale alike); r only
+// keeps exp in range: p stays at most e^kHeadroom = 256, and never
+// underflows for want of a larger r.
 
 // Toggling include guard: one copy per target.
 #if defined(MHSA_SRC_FLASH_TILE_INL_H_) == defined(HWY_TARGET_TOGGLE)
