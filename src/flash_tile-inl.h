@@ -91,11 +91,11 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
       }
     }
   }
+  const auto limit = [&](size_t r) { return hn::Set(d, rows.state[r].max + kHeadroom); };
   // Not (s <= limit) is true for a score above the limit, and for NaN.
   const auto over = [&](size_t r) {
-    const VF limit = hn::Set(d, rows.state[r].max + kHeadroom);
     auto any = hn::FirstN(d, 0);
-    for (size_t v = 0; v < kNV; ++v) any = hn::Or(any, hn::Not(hn::Le(acc[r][v], limit)));
+    for (size_t v = 0; v < kNV; ++v) any = hn::Or(any, hn::Not(hn::Le(acc[r][v], limit(r))));
     return any;
   };
   const auto any_row_over = [&] {
@@ -111,9 +111,9 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
     // operations run on a vector port). Layer 1.01-1.02x.
     __mmask16 within = 0xFFFF;
     for (size_t r = 0; r < kRows; ++r) {
-      const VF limit = hn::Set(d, rows.state[r].max + kHeadroom);
+      const VF row_limit = limit(r);
       for (size_t v = 0; v < kNV; ++v) {
-        within = _mm512_mask_cmp_ps_mask(within, acc[r][v].raw, limit.raw, _CMP_LE_OQ);
+        within = _mm512_mask_cmp_ps_mask(within, acc[r][v].raw, row_limit.raw, _CMP_LE_OQ);
       }
     }
     any_over = within != 0xFFFF;

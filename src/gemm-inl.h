@@ -59,9 +59,10 @@ static_assert(kMR * kNV + (kNV <= 2 ? kNV + 1 : kMR + 1) <= kVectorRegisters ||
 
 // How many k steps ahead the microkernel asks for its B panel's lines (3
 // KiB: 24 steps of 128 bytes). The hardware prefetchers leave the panel's
-// stream from L2 short of the FMAs; measured on the Xeon against none (2
-// threads): 2048x1536x512 1.03-1.06x, 4096x2304x768 1.03x, 1024^3 1.07-1.09x,
-// 256^3 1.03-1.04x, the layer even; 8 steps ahead gave nothing.
+// stream from L2 short of the FMAs; measured on the Xeon against none (1 and
+// 2 threads, three interleaved runs): 2048x1536x512 1.03-1.06x,
+// 4096x2304x768 1.03-1.08x, 1024^3 1.04-1.09x, 256^3 1.03-1.04x, the layer
+// even; 8 steps ahead gave nothing.
 inline constexpr size_t kBPrefetchSteps = 24;
 
 // kRowStride of a kernel that reads a row-major A with a run-time stride.

@@ -50,12 +50,12 @@ HWY_INLINE void StoreTail(D d, hn::Vec<D> v, float* HWY_RESTRICT p, size_t count
 
 // exp(x) for x <= 88 (normal results; the softmaxes need x <= 8), in about
 // 17 operations where Highway's general Exp (any x, subnormal results)
-// takes about 27: the exp is a sixth of the flash
-// attention's arithmetic besides its FMAs. x = q ln2 + r with q = round(x /
-// ln2) (ln2 in two parts, so that r is exact to a few ulps) and |r| <= ln2/2;
-// exp(r) = 1 + r + r^2 Q(r) with Q fitted by weighted least squares
-// (relative error 3.6e-9), the small terms summed first and the 1 last;
-// then the exponent gets q (2^q is exact for q >= -126).
+// takes about 27: the exp is a sixth of the flash attention's arithmetic
+// besides its FMAs. x = q ln2 + r with q = round(x / ln2) (ln2 in two
+// parts, so that r is exact to a few ulps) and |r| <= ln2/2; exp(r) = 1 + r
+// + r^2 Q(r) with Q fitted by weighted least squares (relative error
+// 3.6e-9), the small terms summed first and the 1 last; then the exponent
+// gets q (2^q is exact for q >= -126).
 template <class D>
 HWY_INLINE hn::Vec<D> SoftmaxExp(D d, hn::Vec<D> x) {
   const auto q = hn::Round(hn::Mul(x, hn::Set(d, 1.44269504088896341f)));
