@@ -3,7 +3,8 @@
 //
 // Each row keeps a reference r (its running max, raised lazily) and writes
 // p = exp(s - r) straight into the score block that p·v reads. A tile whose
-// scores all lie at or below r + kHeadroom (almost every tile once a row's
+// scores all lie at or below r + kHeadroom (softmax-inl.h, whose
+// OnlineSoftmaxUpdate is the row-wise form; almost every tile once a row's
 // first keys are seen) needs no max, no horizontal reduction and no second
 // pass over memory: one compare per vector decides it. Only a score above
 // that, or a NaN or +inf one, takes the path that raises r to the tile's
@@ -33,11 +34,6 @@
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
-
-// How far a score may exceed its row's reference before the reference is
-// raised: 8 ln 2, so p <= 2^8. (reference + kHeadroom rounds to at most
-// reference + 8, for a reference near 2^26: exp is tested up to 8.)
-inline constexpr float kHeadroom = 5.545177444479562f;
 
 // The softmax state of the rows of one query block.
 //   state[r]: reference (max), bad flag; its sum is unused here.

@@ -156,16 +156,29 @@ inline void FillRow(float* HWY_RESTRICT row, size_t n, float value) {
 }
 
 // The running softmax of one query row in flash attention, over the key
-// blocks seen so far: the max m of its scores, the sum l of exp(s - m), and
-// whether a NaN or +inf score was seen (the row then ends as NaN).
+// blocks seen so far: a reference m (the max of its scores, raised lazily:
+// see kHeadroom), the sum l of exp(s - m), and whether a NaN or +inf score
+// was seen (the row then ends as NaN). The softmax is the same for any m;
+// m only keeps exp in range.
 struct OnlineRow {
   float max = -std::numeric_limits<float>::infinity();
   float sum = 0.0f;
   bool bad = false;
 };
 
-// Folds one block of a row's scores into its running softmax. In scalar form:
-//   m' = max(m, max_j s_j);  c = exp(m - m') (0 while m = -inf)
+// How far a score may exceed its row's reference before the reference is
+// raised: 8 ln 2, so p = exp(s - m) <= 2^8 and never underflows for want of
+// a larger m. Raising only then spares a max pass over every block and the
+// rescaling of the row's output whenever a block's max exceeds the last.
+// (reference + kHeadroom rounds to at most reference + 8, for a reference
+// near 2^26: exp is tested up to 8.)
+inline constexpr float kHeadroom = 5.545177444479562f;
+
+// Folds one block of a row's scores into its running softmax, in one pass
+// while every score lies within the reference's headroom. In scalar form:
+//   m' = m if every s_j <= m + kHeadroom, else max(s_j) (> every score
+//        before, which lay within m's headroom);  c = exp(m - m') (0 while
+//        m = -inf, 1 while m stands)
 //   p_j = exp(s_j - m');     l' = l * c + sum_j p_j
 // row[0, visible) holds the block's scaled scores of visible keys; on return
 // row[0, cols) holds p, exact zeros past `visible` (and everywhere once the
@@ -178,21 +191,48 @@ inline float OnlineSoftmaxUpdate(float* HWY_RESTRICT row, size_t visible, size_t
     FillRow(row, cols, 0.0f);
     return 1.0f;
   }
-  const float block_max = MaxAndCheck(row, visible, &state->bad);
-  const float new_max = std::max(state->max, block_max);
-  if (state->bad || new_max == -kInf) {
-    FillRow(row, cols, 0.0f);
-    return 1.0f;
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  float correction = 1.0f;
+  auto sum = hn::Zero(d);
+  size_t i = 0;
+  while (i < visible) {
+    // A row whose reference is -inf takes the raise below at its first
+    // score; -inf - -inf (every score -inf) is NaN, to which SoftmaxExp
+    // gives 0. Not (s <= limit) holds for a score above it and for NaN.
+    const auto reference = hn::Set(d, state->max);
+    const auto limit = hn::Set(d, state->max + kHeadroom);
+    for (; i < visible; i += N) {
+      const size_t count = std::min(N, visible - i);
+      // Lanes past `visible` hold -inf: within any limit, exp 0.
+      const auto s = count == N ? hn::LoadU(d, row + i) : LoadTail(d, row + i, count, -kInf);
+      if (!hn::AllTrue(d, hn::Le(s, limit))) break;
+      const auto e = SoftmaxExp(d, hn::Sub(s, reference));
+      if (count == N) {
+        hn::StoreU(e, d, row + i);
+      } else {
+        StoreTail(d, e, row + i, count);
+      }
+      sum = hn::Add(sum, e);
+    }
+    if (i >= visible) break;
+    // Raise the reference to the max of the rest of the block, which
+    // exceeds every score before it, and rescale what was written with the
+    // old one.
+    const float block_max = MaxAndCheck(row + i, visible - i, &state->bad);
+    if (state->bad) {
+      FillRow(row, cols, 0.0f);
+      return 1.0f;
+    }
+    const float c = state->max == -kInf ? 0.0f : std::exp(state->max - block_max);
+    ScaleRow(row, i, c);
+    sum = hn::Mul(sum, hn::Set(d, c));
+    state->sum *= c;
+    correction *= c;
+    state->max = block_max;
   }
-  // exp(0) is 1: no call while the max stands, as it mostly does after the
-  // first blocks.
-  const float correction = state->max == -kInf     ? 0.0f
-                           : state->max == new_max ? 1.0f
-                                                   : std::exp(state->max - new_max);
-  const float sum = ExpAndSum(row, visible, new_max);
   FillRow(row + visible, cols - visible, 0.0f);
-  state->sum = state->sum * correction + sum;
-  state->max = new_max;
+  state->sum += hn::GetLane(hn::SumOfLanes(d, sum));
   return correction;
 }
 

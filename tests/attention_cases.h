@@ -53,11 +53,27 @@ struct AttentionCase {
   std::vector<int> q_lengths, kv_lengths;  // empty: the padded lengths
   bool with_probabilities = false;
   uint32_t seed = 1;
+  // Non-zero: scores rise along the keys. q is drawn from [1/2, 3/2)
+  // instead, and key j adds key_ramp * j to each of its values, so that a
+  // query's score at key j grows by about key_ramp * j * head_dim * scale.
+  float key_ramp = 0.0f;
 
   // The case's q, k and v from `inputs` (AttentionInputs' distributions).
   AttentionInputs MakeInputs(uint32_t inputs) const {
-    return AttentionInputs(batch, heads, kv_heads == 0 ? heads : kv_heads, dim, q_len, kv_len,
-                           inputs, q_layout, kv_layout);
+    AttentionInputs in(batch, heads, kv_heads == 0 ? heads : kv_heads, dim, q_len, kv_len, inputs,
+                       q_layout, kv_layout);
+    if (key_ramp != 0.0f) {
+      in.q.FillRandom(inputs, 0.5f, 1.5f);
+      for (size_t b = 0; b < in.k.batch; ++b) {
+        for (size_t j = 0; j < in.k.len; ++j) {
+          for (size_t h = 0; h < in.k.heads; ++h) {
+            float* key = &in.k.buffer[in.k.Index(b, j, h)];
+            for (size_t d = 0; d < in.k.dim; ++d) key[d] += key_ramp * static_cast<float>(j);
+          }
+        }
+      }
+    }
+    return in;
   }
 
   std::string Describe() const {
@@ -65,7 +81,8 @@ struct AttentionCase {
            " Hkv=" + std::to_string(kv_heads) + " D=" + std::to_string(dim) +
            " Tq=" + std::to_string(q_len) + " Tkv=" + std::to_string(kv_len) +
            " q:" + Name(q_layout) + " kv:" + Name(kv_layout) + " out:" + Name(out_layout) +
-           (causal ? " causal" : " full") + (q_lengths.empty() ? "" : " ragged");
+           (causal ? " causal" : " full") + (q_lengths.empty() ? "" : " ragged") +
+           (key_ramp != 0.0f ? " rising" : "");
   }
 };
 
@@ -176,6 +193,30 @@ inline std::vector<AttentionCase> AwkwardSizeCases() {
       c.seed = seed++;
       cases.push_back(c);
     }
+  }
+  return cases;
+}
+
+// Scores rising along the keys by about 0.15 per key (head_dim 16, scale
+// 1/4, key_ramp 0.04): each block of keys the softmax takes at once (64 on
+// the decode path, 256 on the flash paths; the float32 flash tiles take 32)
+// passes the reference the blocks before it set by more than its headroom
+// (8 ln 2) part-way through, so the rows raise their reference in the
+// middle of a block and must rescale what they wrote before it in that
+// block, their sums and their output. Decode (3 rows) and flash (61), over
+// 700 keys; with lse, whose error the raises would show too.
+inline std::vector<AttentionCase> RisingScoreCases() {
+  std::vector<AttentionCase> cases;
+  uint32_t seed = 400;
+  for (int q_len : {3, 61}) {
+    AttentionCase c;
+    c.heads = 2;
+    c.dim = 16;
+    c.q_len = q_len;
+    c.kv_len = 700;
+    c.key_ramp = 0.04f;
+    c.seed = seed++;
+    cases.push_back(c);
   }
   return cases;
 }

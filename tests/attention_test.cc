@@ -167,6 +167,7 @@ TEST_P(AttentionTest, GroupedQueryHeads) { CheckAll(test::GroupedQueryCases()); 
 TEST_P(AttentionTest, QueryAndKeyLengthsDiffer) { CheckAll(test::LengthsDifferCases()); }
 TEST_P(AttentionTest, PerSequenceLengths) { CheckAll(test::PerSequenceLengthCases()); }
 TEST_P(AttentionTest, AwkwardSizes) { CheckAll(test::AwkwardSizeCases()); }
+TEST_P(AttentionTest, ScoresRisingPastTheHeadroom) { CheckAll(test::RisingScoreCases()); }
 
 TEST_P(AttentionTest, ExplicitScale) {
   Case c;

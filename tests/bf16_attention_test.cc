@@ -498,6 +498,9 @@ TEST_P(Bf16AttentionTest, PerSequenceLengths) {
   CheckAll(test::PerSequenceLengthCases(), Tensors::kBf16);
 }
 TEST_P(Bf16AttentionTest, AwkwardSizes) { CheckAll(test::AwkwardSizeCases(), Tensors::kBf16); }
+TEST_P(Bf16AttentionTest, ScoresRisingPastTheHeadroom) {
+  CheckAll(test::RisingScoreCases(), Tensors::kAlternate);
+}
 
 // Float tensors holding bf16 values, computed with precision kBFloat16,
 // give bitwise what the same values as bf16 tensors give: the float path
