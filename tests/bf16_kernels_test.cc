@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <utility>
@@ -215,6 +216,37 @@ TEST(Bf16Packing, LayoutFromEverySource) {
     }
   }
 }
+
+// AMX's A packing rounds every kind of value as FloatToBf16 does: its fast
+// conversion (vcvtne2ps2bf16) rounds to nearest even and quiets NaN alike
+// but reads subnormals as zero, so 32 floats holding one take the integer
+// rounding. k blocks of 32 are its groups: block 0 holds no subnormal (the
+// fast path, with ties, overflow, NaN and infinities), block 1 one, block 2
+// several among normal values, block 3 a tail of 5.
+#if defined(__x86_64__)  // AmxBf16Kernel exists there only.
+TEST(Bf16Packing, AmxARoundsEveryValueAsFloatToBf16) {
+  if (CpuBf16Instructions() != Bf16Instructions::kAmx) {
+    GTEST_SKIP() << "this CPU has no AMX-BF16";
+  }
+  const uint32_t specials[] = {0x3F808000, 0x3F818000, 0x3F808001, 0xBF818000, 0x3FFF8000,
+                               0x7F800000, 0xFF800000, 0x7F7FFFFF, 0x7F7F7FFF, 0x7F7F8000,
+                               0x7F800001, 0xFF800001, 0x7FC00000, 0x7FFFFFFF, 0x80000000};
+  const uint32_t subnormals[] = {0x00000001, 0x00008000, 0x00018000, 0x80008001, 0x007FFFFF};
+  const size_t k = 101;
+  std::vector<float> a = test::Random(k, 77);
+  for (size_t i = 0; i < std::size(specials); ++i) a[2 * i] = FromBits(specials[i]);
+  a[32 + 17] = FromBits(subnormals[4]);
+  for (size_t i = 0; i < std::size(subnormals); ++i) a[64 + 3 * i] = FromBits(subnormals[i]);
+  const Bf16Kernel& amx = AmxBf16Kernel();
+  std::vector<uint16_t> packed(amx.PackedABytes(1, k) / sizeof(uint16_t), 0xFFFF);
+  amx.pack_a_f32(a.data(), k, 1, k, packed.data());
+  // [1][4][32][32]: row 0 of k block b is 32 values at b * 32 * 32.
+  for (size_t j = 0; j < 128; ++j) {
+    const uint16_t want = j < k ? FloatToBf16(a[j]) : 0;
+    ASSERT_EQ(packed[j / 32 * 32 * 32 + j % 32], want) << "k " << j;
+  }
+}
+#endif
 
 // --------------------------------------------------------------------- GEMM
 
