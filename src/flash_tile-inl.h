@@ -58,14 +58,11 @@ struct LazyRows {
 // by earlier tiles), its sums, and (through its correction) its output.
 HWY_NOINLINE inline void RaiseReference(float max, float* p_row, size_t c0, size_t r,
                                         const LazyRows& rows) {
-  OnlineRow& state = rows.state[r];
-  // exp(-inf) is 0: a row that saw no finite score has nothing to keep.
-  const float c =
-      state.max == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(state.max - max);
+  // The row's sums live in rows.sums here (its state's sum is unused).
+  const float c = rows.state[r].Raise(max);
   ScaleRow(p_row, c0, c);
   ScaleRow(rows.sums + r * kLanes, kLanes, c);
   rows.correction[r] *= c;
-  state.max = max;
 }
 
 // The softmax of a finished tile of kRows rows, in registers: see the top

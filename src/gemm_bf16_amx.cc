@@ -209,7 +209,7 @@ MHSA_TARGET_AMX void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t 
 // which every AMX-BF16 CPU has, DetectAmx) rounds to nearest even and
 // quiets NaN as FloatToBf16 does, in one instruction, but reads subnormal
 // inputs as zero: 32 floats with a subnormal among them take the integer
-// rounding (Convert32Exactly) instead, so that every input rounds as it
+// rounding (RoundExactly) instead, so that every input rounds as it
 // does everywhere else (tdpbf16ps then counts bf16 subnormals as zero
 // anyway). The bf16 flash path packs every block of p through here: a
 // third of the integer rounding's operations; bf16 layer 1.02-1.07x (B=1
@@ -221,22 +221,17 @@ MHSA_TARGET_AMX inline __m512i ShiftRight16(__m512i x) {
   return _mm512_maskz_srli_epi32(static_cast<__mmask16>(0xFFFF), x, 16);
 }
 
-MHSA_TARGET_AMX inline void Convert32Exactly(const float* src, size_t count, uint16_t* dst) {
+// 16 floats to bf16 with integer operations, exactly as FloatToBf16.
+MHSA_TARGET_AMX inline __m256i RoundExactly(__m512 v) {
   const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7FFF);
   const __m512i quiet = _mm512_set1_epi32(0x0040);
-  for (size_t h = 0; h < 2; ++h) {
-    const size_t valid = count > 16 * h ? std::min<size_t>(16, count - 16 * h) : 0;
-    const auto mask = static_cast<__mmask16>(valid >= 16 ? 0xFFFFu : (1u << valid) - 1u);
-    const __m512 v = _mm512_maskz_loadu_ps(mask, src + 16 * h);
-    const __m512i bits = _mm512_castps_si512(v);
-    const __m512i upper = ShiftRight16(bits);
-    const __m512i rounded =
-        ShiftRight16(_mm512_add_epi32(bits, _mm512_add_epi32(bias, _mm512_and_si512(upper, one))));
-    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    const __m512i h16 = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(upper, quiet));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16 * h),
-                        _mm512_maskz_cvtepi32_epi16(static_cast<__mmask16>(0xFFFF), h16));
-  }
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i upper = ShiftRight16(bits);
+  const __m512i rounded =
+      ShiftRight16(_mm512_add_epi32(bits, _mm512_add_epi32(bias, _mm512_and_si512(upper, one))));
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  const __m512i h16 = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(upper, quiet));
+  return _mm512_maskz_cvtepi32_epi16(static_cast<__mmask16>(0xFFFF), h16);
 }
 
 MHSA_TARGET_AMX inline void Convert32(const float* src, size_t count, uint16_t* dst) {
@@ -249,7 +244,8 @@ MHSA_TARGET_AMX inline void Convert32(const float* src, size_t count, uint16_t* 
   if (__builtin_expect(
           (_mm512_fpclass_ps_mask(lo, kSubnormal) | _mm512_fpclass_ps_mask(hi, kSubnormal)) != 0,
           0)) {
-    Convert32Exactly(src, count, dst);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), RoundExactly(lo));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 16), RoundExactly(hi));
     return;
   }
   _mm512_storeu_si512(dst, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));

@@ -164,6 +164,17 @@ struct OnlineRow {
   float max = -std::numeric_limits<float>::infinity();
   float sum = 0.0f;
   bool bad = false;
+
+  // Raises the reference to `raised` (above it) and scales the sum to the
+  // new one; returns c = exp(old - raised), by which the caller scales what
+  // else it computed with the old reference (0 while that was -inf: a row
+  // that saw no finite score has nothing to keep).
+  float Raise(float raised) {
+    const float c = max == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(max - raised);
+    sum *= c;
+    max = raised;
+    return c;
+  }
 };
 
 // How far a score may exceed its row's reference before the reference is
@@ -224,12 +235,10 @@ inline float OnlineSoftmaxUpdate(float* HWY_RESTRICT row, size_t visible, size_t
       FillRow(row, cols, 0.0f);
       return 1.0f;
     }
-    const float c = state->max == -kInf ? 0.0f : std::exp(state->max - block_max);
+    const float c = state->Raise(block_max);
     ScaleRow(row, i, c);
     sum = hn::Mul(sum, hn::Set(d, c));
-    state->sum *= c;
     correction *= c;
-    state->max = block_max;
   }
   FillRow(row + visible, cols - visible, 0.0f);
   state->sum += hn::GetLane(hn::SumOfLanes(d, sum));

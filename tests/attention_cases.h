@@ -197,7 +197,7 @@ inline std::vector<AttentionCase> AwkwardSizeCases() {
   return cases;
 }
 
-// Scores rising along the keys by about 0.15 per key (head_dim 16, scale
+// Scores rising along the keys by about 0.16 per key (head_dim 16, scale
 // 1/4, key_ramp 0.04): each block of keys the softmax takes at once (64 on
 // the decode path, 256 on the flash paths; the float32 flash tiles take 32)
 // passes the reference the blocks before it set by more than its headroom

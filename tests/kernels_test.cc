@@ -271,7 +271,7 @@ TEST_P(SoftmaxTest, NaNAndInfRules) {
 // The vector exp against std::exp in double: at most 1 ULP (SoftmaxExp's
 // contract, softmax-inl.h) over the range the softmaxes feed it, [-87, 0] (normal results)
 // and, in the flash attention's score tiles, up to the headroom a score may
-// have over its row's reference (8 ln 2, flash_tile-inl.h; tested to 8),
+// have over its row's reference (8 ln 2, kHeadroom in softmax-inl.h; tested to 8),
 // and exactly 0 for -inf and anything below -104.
 TEST_P(SoftmaxTest, ExpWithinOneUlp) {
   std::vector<float> x;
