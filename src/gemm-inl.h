@@ -65,6 +65,19 @@ static_assert(kMR * kNV + (kNV <= 2 ? kNV + 1 : kMR + 1) <= kVectorRegisters ||
 // even; 8 steps ahead gave nothing.
 inline constexpr size_t kBPrefetchSteps = 24;
 
+// The packers ask for the rows they will move next when the source is made
+// of short runs far apart: the k and v rows of one head (256 bytes at a
+// stride of the projection's width), or a [k][n] B's steps. The hardware
+// prefetchers follow a stream only within a page, and each of those runs
+// starts a new one, so every line was a demand miss (FlashGroup's packing of
+// k and v: 3.9% of the layer at B=2 T=1024, 2.8% with this). Longer rows
+// stream well by themselves: asking for them too cost the square Sgemms
+// 1-3%.
+inline constexpr size_t kShortRowBytes = 512;
+// How far ahead, in steps, the packer of a source with contiguous columns
+// (rows of at most kPanel floats per step) asks for them.
+inline constexpr size_t kPackAheadSteps = 8;
+
 // kRowStride of a kernel that reads a row-major A with a run-time stride.
 inline constexpr size_t kRuntimeStride = 0;
 
@@ -158,8 +171,15 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
       if constexpr (W % 4 == 0) {
         grouped = valid / 4 * 4;
         moved = k / kLanes * kLanes;
+        const bool short_rows = k * sizeof(float) <= kShortRowBytes;
         for (size_t r = 0; r < grouped; r += 4) {
           const float* row = first + static_cast<ptrdiff_t>(r) * row_stride;
+          if (short_rows && i0 + W + r + 4 <= rows) {
+            for (size_t j = 0; j < 4; ++j) {
+              const float* ahead = row + static_cast<ptrdiff_t>(W + j) * row_stride;
+              for (size_t p = 0; p < k; p += 64 / sizeof(float)) __builtin_prefetch(ahead + p);
+            }
+          }
           for (size_t p = 0; p < moved; p += kLanes) {
             TransposeFourRows<W>(row + p, row_stride, vs, panel + p * W + r);
           }
@@ -174,6 +194,12 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
       // Columns contiguous: each step's `valid` values are one vector copy.
       for (size_t p = 0; p < k; ++p) {
         const float* HWY_RESTRICT column = first + static_cast<ptrdiff_t>(p) * step;
+        if (p + kPackAheadSteps < k) {
+          for (size_t j = 0; j < valid; j += 64 / sizeof(float)) {
+            __builtin_prefetch(column + static_cast<ptrdiff_t>(kPackAheadSteps) * step +
+                               static_cast<ptrdiff_t>(j));
+          }
+        }
         float* HWY_RESTRICT out = panel + p * W;
         size_t r = 0;
         for (; r + kLanes <= valid; r += kLanes) {
@@ -201,7 +227,9 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
 // the tile, and the flash attention's score tiles, which take its softmax.
 // (The accumulators are declared here, beside the loop: passed in by
 // reference instead, GCC 12 spilled a B vector of the 12-row kernels.)
-template <size_t kRows, size_t kRowStride, size_t kStepStride, class Finish>
+// kPrefetchB: whether to ask for B's lines ahead (kBPrefetchSteps); a B
+// panel already in L1 gains nothing from it and pays two loads per step.
+template <size_t kRows, size_t kRowStride, size_t kStepStride, class Finish, bool kPrefetchB = true>
 HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                             ptrdiff_t diag, size_t a_stride, const Finish& finish) {
   static_assert(kRows <= kMR, "the register budget is kMR's");
@@ -217,8 +245,10 @@ HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTR
     const float* HWY_RESTRICT brow = bp + p * kPanel;
     // The B panel's lines kBPrefetchSteps ahead (past its end: the next
     // panel's first, which the next tile reads).
-    for (size_t j = 0; j < kPanel; j += 64 / sizeof(float)) {
-      __builtin_prefetch(brow + kBPrefetchSteps * kPanel + j);
+    if (kPrefetchB) {
+      for (size_t j = 0; j < kPanel; j += 64 / sizeof(float)) {
+        __builtin_prefetch(brow + kBPrefetchSteps * kPanel + j);
+      }
     }
     const float* HWY_RESTRICT arow = ap + p * kStepStride;
     if (kNV <= 2) {
