@@ -210,18 +210,23 @@ inline void Bf16TileProduct(const float* HWY_RESTRICT ap, size_t m, const uint16
                             size_t b_pairs, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
                             bool accumulate, ptrdiff_t diag) {
   const size_t steps = (k + 1) / 2 * 2;
-  // B panel outside, A panels inside: the B panel stays in L1.
-  for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-    const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel;
-    const size_t cols = std::min(kBf16Panel, n - j0);
+  const auto tile = [&](size_t i0, size_t j0) {
+    const size_t rows = std::min(kBf16MR, m - i0);
+    auto kernel = &Bf16MicroKernel<kBf16MR>;
+    if constexpr (kBf16SmallRows < kBf16MR) {
+      if (rows <= kBf16SmallRows) kernel = &Bf16MicroKernel<kBf16SmallRows>;
+    }
+    kernel(ap + i0 * steps, bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel, k, c + i0 * ldc + j0,
+           ldc, rows, std::min(kBf16Panel, n - j0), accumulate, diag + static_cast<ptrdiff_t>(i0));
+  };
+  // The loop order by k: see kBf16AOuterSteps.
+  if (k <= kBf16AOuterSteps) {
     for (size_t i0 = 0; i0 < m; i0 += kBf16MR) {
-      const size_t rows = std::min(kBf16MR, m - i0);
-      auto kernel = &Bf16MicroKernel<kBf16MR>;
-      if constexpr (kBf16SmallRows < kBf16MR) {
-        if (rows <= kBf16SmallRows) kernel = &Bf16MicroKernel<kBf16SmallRows>;
-      }
-      kernel(ap + i0 * steps, bpanel, k, c + i0 * ldc + j0, ldc, rows, cols, accumulate,
-             diag + static_cast<ptrdiff_t>(i0));
+      for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) tile(i0, j0);
+    }
+  } else {
+    for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
+      for (size_t i0 = 0; i0 < m; i0 += kBf16MR) tile(i0, j0);
     }
   }
 }

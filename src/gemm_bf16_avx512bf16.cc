@@ -143,16 +143,21 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
            float* c, size_t ldc, bool accumulate, ptrdiff_t diag) {
   const size_t kp = (k + 1) / 2;
   const auto* a = static_cast<const uint16_t*>(ap);
-  // B panel outside, A panels inside: the 32 x KC B panel stays in L1 while
-  // the A panels stream from L2 (as in the float TileProduct).
-  for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-    const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel;
-    const size_t cols = std::min(kBf16Panel, n - j0);
+  const auto tile = [&](size_t i0, size_t j0) {
+    const size_t rows = std::min(kMR, m - i0);
+    const auto kernel = rows <= 4 ? &MicroKernel<4> : &MicroKernel<kMR>;
+    kernel(a + i0 * 2 * kp, bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel, kp, k,
+           c + i0 * ldc + j0, ldc, rows, std::min(kBf16Panel, n - j0), accumulate,
+           diag + static_cast<ptrdiff_t>(i0));
+  };
+  // The loop order by k: see kBf16AOuterSteps.
+  if (k <= kBf16AOuterSteps) {
     for (size_t i0 = 0; i0 < m; i0 += kMR) {
-      const size_t rows = std::min(kMR, m - i0);
-      const auto kernel = rows <= 4 ? &MicroKernel<4> : &MicroKernel<kMR>;
-      kernel(a + i0 * 2 * kp, bpanel, kp, k, c + i0 * ldc + j0, ldc, rows, cols, accumulate,
-             diag + static_cast<ptrdiff_t>(i0));
+      for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) tile(i0, j0);
+    }
+  } else {
+    for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
+      for (size_t i0 = 0; i0 < m; i0 += kMR) tile(i0, j0);
     }
   }
 }
