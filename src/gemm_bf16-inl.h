@@ -219,16 +219,7 @@ inline void Bf16TileProduct(const float* HWY_RESTRICT ap, size_t m, const uint16
     kernel(ap + i0 * steps, bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel, k, c + i0 * ldc + j0,
            ldc, rows, std::min(kBf16Panel, n - j0), accumulate, diag + static_cast<ptrdiff_t>(i0));
   };
-  // The loop order by k: see kBf16AOuterSteps.
-  if (k <= kBf16AOuterSteps) {
-    for (size_t i0 = 0; i0 < m; i0 += kBf16MR) {
-      for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) tile(i0, j0);
-    }
-  } else {
-    for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-      for (size_t i0 = 0; i0 < m; i0 += kBf16MR) tile(i0, j0);
-    }
-  }
+  ForEachBf16Tile(m, kBf16MR, n, k, tile);
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

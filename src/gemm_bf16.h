@@ -48,6 +48,22 @@ inline constexpr size_t kBf16Panel = 32;
 // 1.02-1.05x with A outside; the projections 0.83-0.86x had they taken it.
 inline constexpr size_t kBf16AOuterSteps = 256;
 
+// Calls tile(i0, j0) for every A panel of mr rows (i0 < m) and every B
+// panel (j0 < n) of a product over k steps, in the order kBf16AOuterSteps
+// chooses. Every kernel's Tiles walks its tiles through here.
+template <class Tile>
+inline void ForEachBf16Tile(size_t m, size_t mr, size_t n, size_t k, const Tile& tile) {
+  if (k <= kBf16AOuterSteps) {
+    for (size_t i0 = 0; i0 < m; i0 += mr) {
+      for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) tile(i0, j0);
+    }
+  } else {
+    for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
+      for (size_t i0 = 0; i0 < m; i0 += mr) tile(i0, j0);
+    }
+  }
+}
+
 // One bf16 GEMM kernel: how it packs A and how it multiplies packed tiles.
 // All kernels read the same packed B.
 struct Bf16Kernel {

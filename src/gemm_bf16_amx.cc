@@ -186,31 +186,22 @@ MHSA_TARGET_AMX void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t 
   const TileConfig config;
   _tile_loadconfig(&config);
   alignas(64) uint16_t b_tail[16 * kPairElements];
-  // The last, partial k-tile of B panel j0, zero-padded in b_tail.
-  const auto tail_of = [&](size_t j0) -> const uint16_t* {
-    if (tail_pairs == 0) return nullptr;
-    const size_t first = (blocks - 1) * 16;
-    std::memcpy(b_tail, bp + (j0 / kBf16Panel * b_pairs + first) * kPairElements,
-                tail_pairs * kPairElements * 2);
-    std::memset(b_tail + tail_pairs * kPairElements, 0, (16 - tail_pairs) * kPairElements * 2);
-    return b_tail;
-  };
-  const auto tile = [&](size_t i0, size_t j0, const uint16_t* tail) {
-    MicroTile(a + i0 * blocks * kKBlock, bp + j0 / kBf16Panel * b_pairs * kPairElements, tail, kp,
-              k, c + i0 * ldc + j0, ldc, std::min(kMR, m - i0), std::min(kBf16Panel, n - j0),
+  // b_tail: the last, partial k-tile of B panel tail_panel, zero-padded,
+  // made when a tile of another panel first needs it (once per panel when
+  // B panels are the outer loop).
+  size_t tail_panel = n;
+  ForEachBf16Tile(m, kMR, n, k, [&](size_t i0, size_t j0) {
+    const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * kPairElements;
+    if (tail_pairs != 0 && tail_panel != j0) {
+      const size_t first = (blocks - 1) * 16;
+      std::memcpy(b_tail, bpanel + first * kPairElements, tail_pairs * kPairElements * 2);
+      std::memset(b_tail + tail_pairs * kPairElements, 0, (16 - tail_pairs) * kPairElements * 2);
+      tail_panel = j0;
+    }
+    MicroTile(a + i0 * blocks * kKBlock, bpanel, tail_pairs != 0 ? b_tail : nullptr, kp, k,
+              c + i0 * ldc + j0, ldc, std::min(kMR, m - i0), std::min(kBf16Panel, n - j0),
               accumulate, diag + static_cast<ptrdiff_t>(i0));
-  };
-  // The loop order by k: see kBf16AOuterSteps.
-  if (k <= kBf16AOuterSteps) {
-    for (size_t i0 = 0; i0 < m; i0 += kMR) {
-      for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) tile(i0, j0, tail_of(j0));
-    }
-  } else {
-    for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-      const uint16_t* tail = tail_of(j0);
-      for (size_t i0 = 0; i0 < m; i0 += kMR) tile(i0, j0, tail);
-    }
-  }
+  });
   _tile_release();
 }
 

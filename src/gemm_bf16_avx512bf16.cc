@@ -150,16 +150,7 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
            c + i0 * ldc + j0, ldc, rows, std::min(kBf16Panel, n - j0), accumulate,
            diag + static_cast<ptrdiff_t>(i0));
   };
-  // The loop order by k: see kBf16AOuterSteps.
-  if (k <= kBf16AOuterSteps) {
-    for (size_t i0 = 0; i0 < m; i0 += kMR) {
-      for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) tile(i0, j0);
-    }
-  } else {
-    for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-      for (size_t i0 = 0; i0 < m; i0 += kMR) tile(i0, j0);
-    }
-  }
+  ForEachBf16Tile(m, kMR, n, k, tile);
 }
 
 }  // namespace
