@@ -166,9 +166,9 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
   // prefetches took load slots from the broadcasts. The layer 1.02-1.04x
   // faster (2 threads, Xeon), where the p·v tiles, whose v panels come from
   // L2, lost 1.5-3.5% without theirs.
-  const auto finish = [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows>(acc, c0, visible, p, rows); };
-  ComputeTile<kRows, 1, kRows, decltype(finish), false>(ap, bpanel, dim,
-                                                        static_cast<ptrdiff_t>(dim), 0, finish);
+  ComputeTile<kRows, 1, kRows, false>(
+      ap, bpanel, dim, static_cast<ptrdiff_t>(dim), 0,
+      [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows>(acc, c0, visible, p, rows); });
 }
 
 // p for the first m rows of a query block (q packed by PackA at q_pack)

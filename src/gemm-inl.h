@@ -229,7 +229,7 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
 // reference instead, GCC 12 spilled a B vector of the 12-row kernels.)
 // kPrefetchB: whether to ask for B's lines ahead (kBPrefetchSteps); a B
 // panel already in L1 gains nothing from it and pays two loads per step.
-template <size_t kRows, size_t kRowStride, size_t kStepStride, class Finish, bool kPrefetchB = true>
+template <size_t kRows, size_t kRowStride, size_t kStepStride, bool kPrefetchB = true, class Finish>
 HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                             ptrdiff_t diag, size_t a_stride, const Finish& finish) {
   static_assert(kRows <= kMR, "the register budget is kMR's");

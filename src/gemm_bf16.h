@@ -43,9 +43,10 @@ inline constexpr size_t kBf16Panel = 32;
 // path's q·kᵀ at head_dim 64 and p·v over a 256-key block) with each A
 // panel outside the B panels, so that its rows of C are written left to
 // right, and longer ones (the projections) with each B panel outside (32 x
-// 512 bf16, 32 KiB, staying in L1 while the A panels pass). Measured with
-// AMX (Xeon, 2 threads, interleaved): 1024x1024x64 1.20x and the bf16 layer
-// 1.02-1.05x with A outside; the projections 0.83-0.86x had they taken it.
+// 512 bf16, 32 KiB, staying in L1 while the A panels pass). Measured on the
+// Xeon, 2 threads, interleaved, with A outside: 1024x1024x64 1.20-1.52x
+// with AMX, 1.11x with vdpbf16ps, 1.15x widening; the bf16 layer (AMX)
+// 1.05-1.12x; the projections 0.83-0.86x had they taken it.
 inline constexpr size_t kBf16AOuterSteps = 256;
 
 // Calls tile(i0, j0) for every A panel of mr rows (i0 < m) and every B
