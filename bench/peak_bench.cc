@@ -2,16 +2,26 @@
 //   FmaPeak/<target>/threads:N  independent FMA chains on each SIMD target
 //                               (GFLOPS): the compute ceiling;
 //   StreamRead/threads:N        summing a buffer several times the L3 cache
-//                               (GBps): the memory ceiling.
+//                               (GBps): the memory ceiling;
+//   TileCeiling/<target>/k:K/threads:N
+//                               the float32 GEMM's register tile with its
+//                               operands in cache, K steps per tile (64: a
+//                               q·kᵀ score tile at head_dim 64; 512: a
+//                               projection's k-block) (GFLOPS, and pct_peak
+//                               of that target's FMA peak measured right
+//                               after): the ceiling of mhsa's kernels.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "common.h"
 #include "hwy/targets.h"
 #include "machine_limits.h"
+#include "tile_ceiling.h"
 
 namespace mhsa::bench {
 namespace {
@@ -28,6 +38,27 @@ void FmaPeak(benchmark::State& state, int64_t target) {
   const double gflop = static_cast<double>(FlopsPerRound(target)) * kRounds * threads *
                        static_cast<double>(state.iterations()) * 1e-9;
   state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
+  state.SetLabel(hwy::TargetName(target));
+}
+
+void TileCeiling(benchmark::State& state, int64_t target) {
+  const auto k = static_cast<size_t>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  // As many FLOPs per iteration as FmaPeak's: a few milliseconds.
+  const uint64_t rounds =
+      std::max<uint64_t>(1, FlopsPerRound(target) * kRounds / TileFlops(target, k));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(RunTiles(target, threads, k, rounds));
+  }
+  const double gflop = static_cast<double>(TileFlops(target, k)) * static_cast<double>(rounds) *
+                       threads * static_cast<double>(state.iterations()) * 1e-9;
+  state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
+  // The peak right after (outside the timed loop), as in the other
+  // binaries: the machine's speed drifts, so only the same moment's peak
+  // makes a fair ratio.
+  const double peak = MeasurePeakGflops(target, threads, 0.05);
+  state.counters["pct_peak"] =
+      benchmark::Counter(100.0 * gflop / peak, benchmark::Counter::kIsRate);
   state.SetLabel(hwy::TargetName(target));
 }
 
@@ -54,6 +85,15 @@ void RegisterAll() {
         name.c_str(), [target](benchmark::State& state) { FmaPeak(state, target); });
     for (int threads : ThreadCounts()) bench->Arg(threads);
     bench->ArgName("threads")->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+  for (int64_t target : UsableTargets()) {
+    const std::string name = std::string("TileCeiling/") + hwy::TargetName(target);
+    auto* bench = benchmark::RegisterBenchmark(
+        name.c_str(), [target](benchmark::State& state) { TileCeiling(state, target); });
+    for (int64_t k : {64, 512}) {
+      for (int threads : ThreadCounts()) bench->Args({k, threads});
+    }
+    bench->ArgNames({"k", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   auto* stream = benchmark::RegisterBenchmark("StreamRead", StreamRead);
   for (int threads : ThreadCounts()) stream->Arg(threads);

@@ -501,6 +501,10 @@ def summary(out_dir, files, series, bf16_text=()):
             if r["family"] == "FmaPeak":
                 rows.append(["FMA peak, " + r["contender"], str(r["args"]["threads"]),
                              "%.1f GFLOP/s" % r["GFLOPS"]])
+            elif r["family"] == "TileCeiling":
+                rows.append(["GEMM register tile in cache, %s, k=%d" % (r["contender"], r["args"]["k"]),
+                             str(r["args"]["threads"]),
+                             "%.1f GFLOP/s (%.0f%% of peak)" % (r["GFLOPS"], r["pct_peak"])])
             elif r["family"] == "StreamRead":
                 rows.append(["streaming read of %.0f MiB" % r["buffer_MiB"],
                              str(r["args"]["threads"]), "%.1f GB/s" % r["GBps"]])
