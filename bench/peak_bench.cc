@@ -9,7 +9,12 @@
 //                               q·kᵀ score tile at head_dim 64; 512: a
 //                               projection's k-block) (GFLOPS, and pct_peak
 //                               of that target's FMA peak measured right
-//                               after): the ceiling of mhsa's kernels.
+//                               after): the ceiling of mhsa's kernels;
+//   ScoreCeiling/<target>/dim:64/threads:N
+//                               the flash attention's score block (48 queries
+//                               x 256 keys: q·kᵀ tiles with their softmax in
+//                               registers) in cache, GFLOPS of its products
+//                               and pct_peak as above.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
@@ -41,25 +46,39 @@ void FmaPeak(benchmark::State& state, int64_t target) {
   state.SetLabel(hwy::TargetName(target));
 }
 
-void TileCeiling(benchmark::State& state, int64_t target) {
-  const auto k = static_cast<size_t>(state.range(0));
-  const int threads = static_cast<int>(state.range(1));
-  // As many FLOPs per iteration as FmaPeak's: a few milliseconds.
-  const uint64_t rounds =
-      std::max<uint64_t>(1, FlopsPerRound(target) * kRounds / TileFlops(target, k));
+// A kernel's ceiling: run(rounds) on `threads` threads per iteration, each
+// round `flops` floating-point operations per thread; rounds are as many
+// as make FmaPeak's FLOPs (a few milliseconds). Reports GFLOPS and pct_peak
+// against the target's FMA peak measured right after, outside the timed
+// loop: the machine's speed drifts, so only the same moment's peak makes a
+// fair ratio.
+template <class Run>
+void Ceiling(benchmark::State& state, int64_t target, int threads, uint64_t flops, const Run& run) {
+  const uint64_t rounds = std::max<uint64_t>(1, FlopsPerRound(target) * kRounds / flops);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(RunTiles(target, threads, k, rounds));
+    benchmark::DoNotOptimize(run(rounds));
   }
-  const double gflop = static_cast<double>(TileFlops(target, k)) * static_cast<double>(rounds) *
-                       threads * static_cast<double>(state.iterations()) * 1e-9;
+  const double gflop = static_cast<double>(flops) * static_cast<double>(rounds) * threads *
+                       static_cast<double>(state.iterations()) * 1e-9;
   state.counters["GFLOPS"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
-  // The peak right after (outside the timed loop), as in the other
-  // binaries: the machine's speed drifts, so only the same moment's peak
-  // makes a fair ratio.
   const double peak = MeasurePeakGflops(target, threads, 0.05);
   state.counters["pct_peak"] =
       benchmark::Counter(100.0 * gflop / peak, benchmark::Counter::kIsRate);
   state.SetLabel(hwy::TargetName(target));
+}
+
+void TileCeiling(benchmark::State& state, int64_t target) {
+  const auto k = static_cast<size_t>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  Ceiling(state, target, threads, TileFlops(target, k),
+          [&](uint64_t rounds) { return RunTiles(target, threads, k, rounds); });
+}
+
+void ScoreCeiling(benchmark::State& state, int64_t target) {
+  const auto dim = static_cast<size_t>(state.range(0));
+  const int threads = static_cast<int>(state.range(1));
+  Ceiling(state, target, threads, ScoreFlops(dim),
+          [&](uint64_t rounds) { return RunScores(target, threads, dim, rounds); });
 }
 
 void StreamRead(benchmark::State& state) {
@@ -94,6 +113,13 @@ void RegisterAll() {
       for (int threads : ThreadCounts()) bench->Args({k, threads});
     }
     bench->ArgNames({"k", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+  for (int64_t target : UsableTargets()) {
+    const std::string name = std::string("ScoreCeiling/") + hwy::TargetName(target);
+    auto* bench = benchmark::RegisterBenchmark(
+        name.c_str(), [target](benchmark::State& state) { ScoreCeiling(state, target); });
+    for (int threads : ThreadCounts()) bench->Args({64, threads});
+    bench->ArgNames({"dim", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   auto* stream = benchmark::RegisterBenchmark("StreamRead", StreamRead);
   for (int threads : ThreadCounts()) stream->Arg(threads);

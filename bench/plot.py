@@ -505,6 +505,11 @@ def summary(out_dir, files, series, bf16_text=()):
                 rows.append(["GEMM register tile in cache, %s, k=%d" % (r["contender"], r["args"]["k"]),
                              str(r["args"]["threads"]),
                              "%.1f GFLOP/s (%.0f%% of peak)" % (r["GFLOPS"], r["pct_peak"])])
+            elif r["family"] == "ScoreCeiling":
+                rows.append(["flash score block in cache, %s, head_dim %d" % (
+                                 r["contender"], r["args"]["dim"]),
+                             str(r["args"]["threads"]),
+                             "%.1f GFLOP/s (%.0f%% of peak)" % (r["GFLOPS"], r["pct_peak"])])
             elif r["family"] == "StreamRead":
                 rows.append(["streaming read of %.0f MiB" % r["buffer_MiB"],
                              str(r["args"]["threads"]), "%.1f GB/s" % r["GBps"]])

@@ -1,13 +1,16 @@
-// The GEMM's own register tile with everything in L1: the ceiling of the
-// float32 kernels on this CPU, against which the FMA peak's shortfall of the
-// GEMM and the layer can be split into the tile's own (its loads, broadcasts
-// and loop beside the FMAs) and the rest (caches, packing, softmax,
+// The float32 kernels with their operands in cache: the GEMM's own register
+// tile, and the flash attention's score block (q·kᵀ tiles with their
+// softmax in registers). Their ceilings on this CPU split the FMA peak's
+// shortfall of the GEMM and the layer into the kernels' own (loads,
+// broadcasts and loop beside the FMAs; exp) and the rest (caches, packing,
 // threads). Compiled once per SIMD target through foreach_target.h.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "tile_ceiling.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include "flash_tile-inl.h"
 #include "gemm-inl.h"
+#include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -31,6 +34,44 @@ float RunTileRounds(const float* a, const float* b, float* c, size_t k, uint64_t
   return c[0];
 }
 
+// `rounds` calls of the flash attention's ScoreProduct on one block of
+// kQueryBlock queries and kKeyBlock keys at head_dim `dim` (q 48 x 64 and k
+// 256 x 64 floats, 12 and 64 KiB, p 48 KiB), every key visible, each row's
+// reference already set (the common case of a block after a row's first):
+// the scores, their exp, the row sums and p as the layer computes them.
+float RunScoreRounds(size_t dim, uint64_t rounds) {
+  using ::mhsa::HWY_NAMESPACE::LazyRows;
+  using ::mhsa::HWY_NAMESPACE::OnlineRow;
+  using ::mhsa::HWY_NAMESPACE::ScoreProduct;
+  constexpr size_t kLanes = ::mhsa::HWY_NAMESPACE::kLanes;
+  auto q = hwy::AllocateAligned<float>(kQueryBlock * dim);
+  auto k = hwy::AllocateAligned<float>(kKeyBlock * dim);
+  auto p = hwy::AllocateAligned<float>(kQueryBlock * kKeyBlock);
+  auto sums = hwy::AllocateAligned<float>(kQueryBlock * kLanes);
+  // Scores near 1, at most kHeadroom above the reference 1: no raise.
+  for (size_t i = 0; i < kQueryBlock * dim; ++i) q[i] = 1.0f / static_cast<float>(dim + i % 3);
+  for (size_t i = 0; i < kKeyBlock * dim; ++i) k[i] = 1.0f - static_cast<float>(i % 5) / 8;
+  for (size_t i = 0; i < kQueryBlock * kLanes; ++i) sums[i] = 0.0f;
+  OnlineRow state[kQueryBlock];
+  float correction[kQueryBlock];
+  size_t visible[kQueryBlock];
+  for (size_t r = 0; r < kQueryBlock; ++r) {
+    state[r].max = 1.0f;
+    correction[r] = 1.0f;
+    visible[r] = kKeyBlock;
+  }
+  const LazyRows rows{state, sums.get(), correction};
+  // Called through a pointer, as its own function as in the library (where
+  // FlashBlock calls it): inlined here, GCC 12 kept the 24 accumulators in
+  // memory, storing them at every step, and the block ran at half speed.
+  void (*volatile score_product)(const float*, size_t, const float*, size_t, size_t, const size_t*,
+                                 float*, const LazyRows&) = &ScoreProduct;
+  for (uint64_t r = 0; r < rounds; ++r) {
+    score_product(q.get(), kQueryBlock, k.get(), dim, kKeyBlock, visible, p.get(), rows);
+  }
+  return p[0] + sums[0];
+}
+
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
 }  // namespace mhsa::bench
@@ -47,6 +88,7 @@ namespace mhsa::bench {
 
 HWY_EXPORT(TileRowsOf);
 HWY_EXPORT(RunTileRounds);
+HWY_EXPORT(RunScoreRounds);
 
 // As in machine_limits.cc: any compiled target, chosen per call.
 #define MHSA_TILE_ENTRY(FUNC, target) (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
@@ -72,6 +114,16 @@ float RunTiles(int64_t target, int threads, size_t k, uint64_t rounds) {
     for (size_t i = 0; i < (k + 64) * kPanel; ++i) b[i] = 1.0f / static_cast<float>(k + i % 5);
     total += run(a.get(), b.get(), c.get(), k, rounds);
   }
+  return total;
+}
+
+uint64_t ScoreFlops(size_t dim) { return uint64_t{2} * kQueryBlock * kKeyBlock * dim; }
+
+float RunScores(int64_t target, int threads, size_t dim, uint64_t rounds) {
+  const auto run = &MHSA_TILE_ENTRY(RunScoreRounds, target);
+  float total = 0.0f;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+  total += run(dim, rounds);
   return total;
 }
 
