@@ -177,9 +177,13 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
 // panel stays in L1 while the q tiles pass), skipping a tile none of whose
 // rows sees a key of the panel; p·v never reads those p. visible: per row
 // of the block, padded with zeros to whole tiles.
-inline void ScoreProduct(const float* HWY_RESTRICT q_pack, size_t m,
-                         const float* HWY_RESTRICT k_block, size_t dim, size_t keys,
-                         const size_t* visible, float* HWY_RESTRICT p, const LazyRows& rows) {
+// Kept out of line: inlined into its caller (seen in peak_bench's
+// ScoreCeiling), GCC 12 kept the 24 accumulators in memory, storing them at
+// every k step, and the block ran at half speed.
+HWY_NOINLINE inline void ScoreProduct(const float* HWY_RESTRICT q_pack, size_t m,
+                                      const float* HWY_RESTRICT k_block, size_t dim, size_t keys,
+                                      const size_t* visible, float* HWY_RESTRICT p,
+                                      const LazyRows& rows) {
   const size_t full = m / kMR * kMR, rest = m - full;
   for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
     const float* bpanel = k_block + c0 * dim;
