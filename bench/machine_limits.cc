@@ -99,14 +99,6 @@ HWY_EXPORT(ChainsLanes);
 HWY_EXPORT(FmaChains);
 HWY_EXPORT(SumRange);
 
-// The entry of `table` compiled for `target`. HWY_DYNAMIC_DISPATCH follows
-// Highway's process-wide choice, which can only be bent to a given target
-// through SetSupportedTargetsForTest, and that would also change the targets
-// mhsa's own dispatch (src/dispatch.cc) sees as available. Indexing the
-// HWY_EXPORT table the way mhsa does (mhsa::DispatchIndex) picks any target
-// per call and leaves all shared state alone.
-#define MHSA_BENCH_ENTRY(FUNC, target) (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
-
 int64_t TargetByName(const std::string& name) {
   for (const NamedTarget& named : NamedTargets()) {
     if (name == named.name) return named.target;

@@ -11,6 +11,15 @@
 
 #include "dispatch.h"
 
+// The entry of HWY_EXPORT(FUNC) compiled for `target`, in a file that
+// exported it. HWY_DYNAMIC_DISPATCH follows Highway's process-wide choice,
+// which can only be bent to a given target through
+// SetSupportedTargetsForTest, and that would also change the targets mhsa's
+// own dispatch (src/dispatch.cc) sees as available. Indexing the HWY_EXPORT
+// table the way mhsa does (mhsa::DispatchIndex) picks any target per call
+// and leaves all shared state alone.
+#define MHSA_BENCH_ENTRY(FUNC, target) (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
+
 namespace mhsa::bench {
 
 // Highway target bits that mhsa compiled and this CPU runs, best first

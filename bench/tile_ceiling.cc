@@ -75,7 +75,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <omp.h>
 
-#include "dispatch.h"
+#include "machine_limits.h"
 #include "tile_ceiling.h"
 
 namespace mhsa::bench {
@@ -84,16 +84,13 @@ HWY_EXPORT(TileRowsOf);
 HWY_EXPORT(RunTileRounds);
 HWY_EXPORT(RunScoreRounds);
 
-// As in machine_limits.cc: any compiled target, chosen per call.
-#define MHSA_TILE_ENTRY(FUNC, target) (*HWY_DISPATCH_TABLE(FUNC)[::mhsa::DispatchIndex(target)])
-
 uint64_t TileFlops(int64_t target, size_t k) {
-  return 2 * MHSA_TILE_ENTRY(TileRowsOf, target)() * kPanel * k;
+  return 2 * MHSA_BENCH_ENTRY(TileRowsOf, target)() * kPanel * k;
 }
 
 float RunTiles(int64_t target, int threads, size_t k, uint64_t rounds) {
-  const size_t rows = MHSA_TILE_ENTRY(TileRowsOf, target)();
-  const auto run = &MHSA_TILE_ENTRY(RunTileRounds, target);
+  const size_t rows = MHSA_BENCH_ENTRY(TileRowsOf, target)();
+  const auto run = &MHSA_BENCH_ENTRY(RunTileRounds, target);
   float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : total)
   {
@@ -114,7 +111,7 @@ float RunTiles(int64_t target, int threads, size_t k, uint64_t rounds) {
 uint64_t ScoreFlops(size_t dim) { return uint64_t{2} * kQueryBlock * kKeyBlock * dim; }
 
 float RunScores(int64_t target, int threads, size_t dim, uint64_t rounds) {
-  const auto run = &MHSA_TILE_ENTRY(RunScoreRounds, target);
+  const auto run = &MHSA_BENCH_ENTRY(RunScoreRounds, target);
   float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : total)
   total += run(dim, rounds);
