@@ -216,8 +216,8 @@ inline void Bf16TileProduct(const float* HWY_RESTRICT ap, size_t m, const uint16
     if constexpr (kBf16SmallRows < kBf16MR) {
       if (rows <= kBf16SmallRows) kernel = &Bf16MicroKernel<kBf16SmallRows>;
     }
-    kernel(ap + i0 * steps, bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel, k, c + i0 * ldc + j0,
-           ldc, rows, std::min(kBf16Panel, n - j0), accumulate, diag + static_cast<ptrdiff_t>(i0));
+    kernel(ap + i0 * steps, Bf16BPanel(bp, b_pairs, j0), k, c + i0 * ldc + j0, ldc, rows,
+           std::min(kBf16Panel, n - j0), accumulate, diag + static_cast<ptrdiff_t>(i0));
   };
   ForEachBf16Tile(m, kBf16MR, n, k, tile);
 }

@@ -49,9 +49,17 @@ inline constexpr size_t kBf16Panel = 32;
 // 1.05-1.12x; the projections 0.83-0.86x had they taken it.
 inline constexpr size_t kBf16AOuterSteps = 256;
 
+// The panel of packed B holding column j0 (a multiple of kBf16Panel), its
+// panels b_pairs k-pairs tall.
+inline const uint16_t* Bf16BPanel(const uint16_t* bp, size_t b_pairs, size_t j0) {
+  return bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel;
+}
+
 // Calls tile(i0, j0) for every A panel of mr rows (i0 < m) and every B
 // panel (j0 < n) of a product over k steps, in the order kBf16AOuterSteps
-// chooses. Every kernel's Tiles walks its tiles through here.
+// chooses. The x86 kernels' Tiles (AMX, vdpbf16ps, widening) walk their
+// tiles through here; NEON_BF16's keeps its B panel outside and splits it
+// in halves, as before (not measured on Arm hardware).
 template <class Tile>
 inline void ForEachBf16Tile(size_t m, size_t mr, size_t n, size_t k, const Tile& tile) {
   if (k <= kBf16AOuterSteps) {

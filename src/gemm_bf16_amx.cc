@@ -191,7 +191,7 @@ MHSA_TARGET_AMX void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t 
   // B panels are the outer loop).
   size_t tail_panel = n;
   ForEachBf16Tile(m, kMR, n, k, [&](size_t i0, size_t j0) {
-    const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * kPairElements;
+    const uint16_t* bpanel = Bf16BPanel(bp, b_pairs, j0);
     if (tail_pairs != 0 && tail_panel != j0) {
       const size_t first = (blocks - 1) * 16;
       std::memcpy(b_tail, bpanel + first * kPairElements, tail_pairs * kPairElements * 2);

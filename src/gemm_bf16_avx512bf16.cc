@@ -146,9 +146,8 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
   const auto tile = [&](size_t i0, size_t j0) {
     const size_t rows = std::min(kMR, m - i0);
     const auto kernel = rows <= 4 ? &MicroKernel<4> : &MicroKernel<kMR>;
-    kernel(a + i0 * 2 * kp, bp + j0 / kBf16Panel * b_pairs * 2 * kBf16Panel, kp, k,
-           c + i0 * ldc + j0, ldc, rows, std::min(kBf16Panel, n - j0), accumulate,
-           diag + static_cast<ptrdiff_t>(i0));
+    kernel(a + i0 * 2 * kp, Bf16BPanel(bp, b_pairs, j0), kp, k, c + i0 * ldc + j0, ldc, rows,
+           std::min(kBf16Panel, n - j0), accumulate, diag + static_cast<ptrdiff_t>(i0));
   };
   ForEachBf16Tile(m, kMR, n, k, tile);
 }

@@ -161,7 +161,7 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
   const size_t kp = (k + 1) / 2;
   const auto* a = static_cast<const uint16_t*>(ap);
   for (size_t j0 = 0; j0 < n; j0 += kBf16Panel) {
-    const uint16_t* bpanel = bp + j0 / kBf16Panel * b_pairs * kPairElements;
+    const uint16_t* bpanel = Bf16BPanel(bp, b_pairs, j0);
     const size_t cols = std::min(kBf16Panel, n - j0);
     for (size_t h = 0; h * kHalf < cols; ++h) {
       const size_t half_cols = std::min(kHalf, cols - h * kHalf);
