@@ -343,7 +343,7 @@ def plot_roofline(out_dir, files):
     xs = [0.05, limit / bandwidth, 5000.0]
     ax.plot(xs, [min(limit, bandwidth * x) for x in xs], color="black", linewidth=1.5,
             label="roof: min(float32 FMA peak %.0f GFLOP/s, %.1f GB/s x intensity);\n"
-                  "AMX bf16 and L3-resident data may pass it" % (limit, bandwidth))
+                  "bf16 dot products and L3-resident data may pass it" % (limit, bandwidth))
     for contender in contenders_in(results):
         points = [(layer_flops(r["args"]) / layer_bytes(r["args"]), r["GFLOPS"])
                   for r in results.values()
