@@ -233,9 +233,18 @@ template <size_t kRows, size_t kRowStride, size_t kStepStride, bool kPrefetchB =
 HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                             ptrdiff_t diag, size_t a_stride, const Finish& finish) {
   static_assert(kRows <= kMR, "the register budget is kMR's");
+  static_assert(kRows <= 16, "HWY_UNROLL(16) unrolls the row loops whole");
   const size_t row_stride = kRowStride == kRuntimeStride ? a_stride : kRowStride;
   const DF d;
+  // Every loop over the rows of acc is unrolled, here and in the finishes:
+  // GCC 12 leaves a 12-row loop over 24 accumulators rolled (too many
+  // instructions to peel whole by default), and an array indexed in a loop
+  // lives on the stack: zeroed there, loaded before the k loop, stored after
+  // it and read back by the finish, 72 memory operations a tile. Unrolled,
+  // the accumulators stay in registers: TileCeiling at k = 64 1.07x, q·kᵀ
+  // 1024x1024x64 1.09x, the 2048x1536x512 projection 1.05x (Zen 5).
   VF acc[kRows][kNV];
+  HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
   }
@@ -319,6 +328,7 @@ HWY_NOINLINE void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RES
     const DF d;
     if (m_valid == kRows && n_valid == kPanel) {
       const VF vbeta = hn::Set(d, beta);
+      HWY_UNROLL(16)
       for (size_t r = 0; r < kRows; ++r) {
         float* HWY_RESTRICT crow = c + r * ldc;
         for (size_t v = 0; v < kNV; ++v) {
@@ -332,6 +342,7 @@ HWY_NOINLINE void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RES
     }
     // Edge tile: spill to a buffer, then touch only the valid part of C.
     HWY_ALIGN float tile[kRows * kPanel];
+    HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
       for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
     }
