@@ -65,6 +65,52 @@ HWY_NOINLINE inline void RaiseReference(float max, float* p_row, size_t c0, size
   rows.correction[r] *= c;
 }
 
+// Whether any score of the tile lies above its row's reference +
+// kHeadroom, or is NaN (Not(s <= limit) is true for both).
+template <size_t kRows>
+HWY_INLINE bool TileOver(const VF (&acc)[kRows][kNV], const LazyRows& rows) {
+  const DF d;
+  auto any = hn::FirstN(d, 0);
+  HWY_UNROLL(16)
+  for (size_t r = 0; r < kRows; ++r) {
+    const VF limit = hn::Set(d, rows.state[r].max + kHeadroom);
+    for (size_t v = 0; v < kNV; ++v) any = hn::Or(any, hn::Not(hn::Le(acc[r][v], limit)));
+  }
+  return !hn::AllFalse(d, any);
+}
+
+// For each of the `count` rows of a tile (stored at tile, kPanel floats a
+// row) with a score above its reference + kHeadroom, or a NaN or +inf one
+// (then the row is bad, it ends as NaN, and what it writes no longer
+// matters): raises the row's reference to the tile's max. Every row's
+// first tile comes here (its reference starts at -inf), later ones
+// rarely.
+HWY_NOINLINE inline void RaiseRows(const float* HWY_RESTRICT tile, size_t count, size_t c0,
+                                   float* HWY_RESTRICT p, const LazyRows& rows) {
+  const DF d;
+  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  for (size_t r = 0; r < count; ++r) {
+    if (rows.state[r].bad) continue;
+    const VF limit = hn::Set(d, rows.state[r].max + kHeadroom);
+    const float* HWY_RESTRICT row = tile + r * kPanel;
+    VF max = hn::Load(d, row);
+    auto over = hn::Not(hn::Le(max, limit));
+    auto bad = hn::Not(hn::Lt(max, inf));
+    for (size_t v = 1; v < kNV; ++v) {
+      const VF s = hn::Load(d, row + v * kLanes);
+      max = hn::Max(max, s);
+      over = hn::Or(over, hn::Not(hn::Le(s, limit)));
+      bad = hn::Or(bad, hn::Not(hn::Lt(s, inf)));
+    }
+    if (hn::AllFalse(d, over)) continue;
+    if (!hn::AllFalse(d, bad)) {
+      rows.state[r].bad = true;
+      continue;
+    }
+    RaiseReference(hn::GetLane(hn::MaxOfLanes(d, max)), p + r * kKeyBlock, c0, r, rows);
+  }
+}
+
 // The softmax of a finished tile of kRows rows, in registers: see the top
 // of this file. c0, visible, p: as for ScoreTile below.
 template <size_t kRows>
@@ -75,6 +121,7 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
   // Rows see more keys further down, and padding rows none, so the first
   // and the last row tell whether any is hidden.
   if (std::min(visible[0], visible[kRows - 1]) < c0 + kPanel) {
+    HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
       for (size_t v = 0; v < kNV; ++v) {
         const size_t first = c0 + v * kLanes;
@@ -84,18 +131,6 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
       }
     }
   }
-  const auto limit = [&](size_t r) { return hn::Set(d, rows.state[r].max + kHeadroom); };
-  // Not (s <= limit) is true for a score above the limit, and for NaN.
-  const auto over = [&](size_t r) {
-    auto any = hn::FirstN(d, 0);
-    for (size_t v = 0; v < kNV; ++v) any = hn::Or(any, hn::Not(hn::Le(acc[r][v], limit(r))));
-    return any;
-  };
-  const auto any_row_over = [&] {
-    auto any = hn::FirstN(d, 0);
-    for (size_t r = 0; r < kRows; ++r) any = hn::Or(any, over(r));
-    return !hn::AllFalse(d, any);
-  };
   bool any_over;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
   if constexpr (kLanes == 16) {
@@ -103,39 +138,38 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
     // next takes as its write mask, where Or(Not(Le)) costs three (the mask
     // operations run on a vector port). Layer 1.01-1.02x.
     __mmask16 within = 0xFFFF;
+    HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
-      const VF row_limit = limit(r);
+      const VF row_limit = hn::Set(d, rows.state[r].max + kHeadroom);
       for (size_t v = 0; v < kNV; ++v) {
         within = _mm512_mask_cmp_ps_mask(within, acc[r][v].raw, row_limit.raw, _CMP_LE_OQ);
       }
     }
     any_over = within != 0xFFFF;
   } else {
-    any_over = any_row_over();
+    any_over = TileOver<kRows>(acc, rows);
   }
 #else
-  any_over = any_row_over();
+  any_over = TileOver<kRows>(acc, rows);
 #endif
   if (HWY_UNLIKELY(any_over)) {
-    // Rows with a score above the limit (every row's first tile: its
-    // reference starts at -inf), or a NaN or +inf one: then the row is bad,
-    // it ends as NaN, and what it writes no longer matters.
-    const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+    // The tile goes to the out-of-line raise through memory and comes back
+    // from it: with the accumulators live across that call (which may
+    // clobber every vector register), GCC 12 stored them all to the stack
+    // after every tile's k loop, whether the raise ran or not. With this and
+    // the rows unrolled (see ComputeTile), ScoreCeiling 1.02x (Zen 5).
+    HWY_ALIGN float tile[kRows * kPanel];
+    HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
-      if (rows.state[r].bad || hn::AllFalse(d, over(r))) continue;
-      VF max = acc[r][0];
-      auto bad = hn::Not(hn::Lt(acc[r][0], inf));
-      for (size_t v = 1; v < kNV; ++v) {
-        max = hn::Max(max, acc[r][v]);
-        bad = hn::Or(bad, hn::Not(hn::Lt(acc[r][v], inf)));
-      }
-      if (!hn::AllFalse(d, bad)) {
-        rows.state[r].bad = true;
-        continue;
-      }
-      RaiseReference(hn::GetLane(hn::MaxOfLanes(d, max)), p + r * kKeyBlock, c0, r, rows);
+      for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
+    }
+    RaiseRows(tile, kRows, c0, p, rows);
+    HWY_UNROLL(16)
+    for (size_t r = 0; r < kRows; ++r) {
+      for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Load(d, tile + r * kPanel + v * kLanes);
     }
   }
+  HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
     // A row whose reference is still -inf has seen only -inf scores:
     // -inf - -inf is NaN, to which SoftmaxExp gives 0.
