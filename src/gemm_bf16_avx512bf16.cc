@@ -28,6 +28,7 @@
 #include <cstring>
 
 #include "bf16_pack.h"
+#include "hwy/base.h"
 
 #define MHSA_TARGET_AVX512BF16 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
@@ -70,7 +71,12 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
                                         float* __restrict c, size_t ldc, size_t m_valid,
                                         size_t n_valid, bool accumulate, ptrdiff_t diag) {
   static_assert(kRows <= kMR, "rows of one panel");
+  // Every loop over the rows of acc runs over all kRows and is unrolled (a
+  // run-time bound, or a rolled loop, would put acc on the stack, as GCC 12
+  // did: zeroed there, loaded before the k loop and stored after it; see
+  // ComputeTile in gemm-inl.h).
   __m512 acc[kRows][kNV];
+  HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kNV; ++v) acc[r][v] = _mm512_setzero_ps();
   }
@@ -104,6 +110,7 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
     const __m512i b0 = _mm512_loadu_si512(bp + q * 64);
     const __m512i b1 = _mm512_loadu_si512(bp + q * 64 + 32);
     const uint16_t* aq = ap + q * 2 * kMR;
+    HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
       const ptrdiff_t row_limit = diag + static_cast<ptrdiff_t>(r);
       const auto first = static_cast<ptrdiff_t>(2 * q);
@@ -129,7 +136,9 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
                        : static_cast<__mmask16>((1u << count) - 1u);
   };
   const __mmask16 mask[kNV] = {lanes(n_valid), lanes(n_valid > 16 ? n_valid - 16 : 0)};
-  for (size_t r = 0; r < m_valid; ++r) {
+  HWY_UNROLL(16)
+  for (size_t r = 0; r < kRows; ++r) {
+    if (r >= m_valid) break;
     float* crow = c + r * ldc;
     for (size_t v = 0; v < kNV; ++v) {
       __m512 sum = acc[r][v];
