@@ -127,6 +127,7 @@ HWY_INLINE void Bf16MaskedStep(const float* HWY_RESTRICT a, const uint16_t* HWY_
                                hn::Vec<Bf16DU> high_mask, ptrdiff_t step, ptrdiff_t diag,
                                hn::Vec<Bf16DF> (&acc)[kRows][kBf16NV]) {
   const Bf16DF df;
+  HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
     if (step >= diag + static_cast<ptrdiff_t>(r)) continue;
     const auto av = hn::Set(df, a[r]);
@@ -153,7 +154,11 @@ inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RE
   const Bf16DF df;
   const Bf16DU du;
   const auto high_mask = hn::Set(du, 0xFFFF0000u);
+  // The loops over the rows of acc are unrolled, as in ComputeTile
+  // (gemm-inl.h): rolled, they put acc on the stack.
+  static_assert(kRows <= 16, "HWY_UNROLL(16) unrolls the row loops whole");
   hn::Vec<Bf16DF> acc[kRows][kBf16NV];
+  HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kBf16NV; ++v) acc[r][v] = hn::Zero(df);
   }
@@ -180,6 +185,7 @@ inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RE
   }
 
   if (m_valid == kRows && n_valid == kBf16Panel) {
+    HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
       float* HWY_RESTRICT crow = c + r * ldc;
       for (size_t v = 0; v < kBf16NV; ++v) {
@@ -192,6 +198,7 @@ inline void Bf16MicroKernel(const float* HWY_RESTRICT ap, const uint16_t* HWY_RE
   }
   // Edge tile: spill to a buffer, then touch only the valid part of C.
   HWY_ALIGN float tile[kRows * kBf16Panel];
+  HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
     for (size_t v = 0; v < kBf16NV; ++v) {
       hn::Store(acc[r][v], df, tile + r * kBf16Panel + v * kBf16Lanes);
