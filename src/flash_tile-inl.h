@@ -50,6 +50,9 @@ struct LazyRows {
     const DF d;
     return hn::GetLane(hn::SumOfLanes(d, hn::Load(d, sums + r * kLanes)));
   }
+
+  // Row r's scores up to this stay within its reference's headroom.
+  VF Limit(size_t r) const { return hn::Set(DF(), state[r].max + kHeadroom); }
 };
 
 // Raises row r's reference to `max`, the max of its scores in a tile that
@@ -73,7 +76,7 @@ HWY_INLINE bool TileOver(const VF (&acc)[kRows][kNV], const LazyRows& rows) {
   auto any = hn::FirstN(d, 0);
   HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
-    const VF limit = hn::Set(d, rows.state[r].max + kHeadroom);
+    const VF limit = rows.Limit(r);
     for (size_t v = 0; v < kNV; ++v) any = hn::Or(any, hn::Not(hn::Le(acc[r][v], limit)));
   }
   return !hn::AllFalse(d, any);
@@ -91,7 +94,7 @@ HWY_NOINLINE inline void RaiseRows(const float* HWY_RESTRICT tile, size_t count,
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
   for (size_t r = 0; r < count; ++r) {
     if (rows.state[r].bad) continue;
-    const VF limit = hn::Set(d, rows.state[r].max + kHeadroom);
+    const VF limit = rows.Limit(r);
     const float* HWY_RESTRICT row = tile + r * kPanel;
     VF max = hn::Load(d, row);
     auto over = hn::Not(hn::Le(max, limit));
@@ -140,7 +143,7 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
     __mmask16 within = 0xFFFF;
     HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
-      const VF row_limit = hn::Set(d, rows.state[r].max + kHeadroom);
+      const VF row_limit = rows.Limit(r);
       for (size_t v = 0; v < kNV; ++v) {
         within = _mm512_mask_cmp_ps_mask(within, acc[r][v].raw, row_limit.raw, _CMP_LE_OQ);
       }
