@@ -4,7 +4,8 @@
 // reproduce, bit for bit, one serial call on one thread: the library gives
 // each task (a batch element and head, or a pair of its query blocks) to
 // exactly one thread, so the arithmetic and its order never depend on who
-// runs it or how many run.
+// runs it or how many run. And how a GEMM's rows and columns are shared
+// into those tasks (GemmTasks).
 //
 // A deadlock shows up as the ctest TIMEOUT set for this binary in
 // tests/CMakeLists.txt; nothing here waits without bound.
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cfenv>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <initializer_list>
 #include <random>
