@@ -162,10 +162,7 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
     // after every tile's k loop, whether the raise ran or not. With this and
     // the rows unrolled (see ComputeTile), ScoreCeiling 1.02x (Zen 5).
     HWY_ALIGN float tile[kRows * kPanel];
-    HWY_UNROLL(16)
-    for (size_t r = 0; r < kRows; ++r) {
-      for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
-    }
+    StoreTile<kRows>(acc, tile);
     RaiseRows(tile, kRows, c0, p, rows);
     HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {

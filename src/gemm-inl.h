@@ -293,6 +293,18 @@ HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTR
   finish(acc);
 }
 
+// Stores a tile's accumulators row-major, kPanel floats a row, at tile
+// (aligned): the edge tiles' spill and the flash tiles' out-of-line raise.
+// Unrolled, as every loop over acc's rows (see ComputeTile).
+template <size_t kRows>
+HWY_INLINE void StoreTile(const VF (&acc)[kRows][kNV], float* HWY_RESTRICT tile) {
+  const DF d;
+  HWY_UNROLL(16)
+  for (size_t r = 0; r < kRows; ++r) {
+    for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
+  }
+}
+
 // One MR x kPanel tile of C from an A panel and a B panel, k steps.
 //   beta: C = A·B + beta * C; beta == 0 never reads C (it may hold NaN).
 //   Stores rows [0, m_valid) and columns [0, n_valid) only.
@@ -342,10 +354,7 @@ HWY_NOINLINE void MicroKernel(const float* HWY_RESTRICT ap, const float* HWY_RES
     }
     // Edge tile: spill to a buffer, then touch only the valid part of C.
     HWY_ALIGN float tile[kRows * kPanel];
-    HWY_UNROLL(16)
-    for (size_t r = 0; r < kRows; ++r) {
-      for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
-    }
+    StoreTile<kRows>(acc, tile);
     for (size_t r = 0; r < m_valid; ++r) {
       float* HWY_RESTRICT crow = c + r * ldc;
       const float* HWY_RESTRICT trow = tile + r * kPanel;
