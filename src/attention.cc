@@ -533,7 +533,8 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
   return needs;
 }
 
-void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scratch) {
+void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scratch,
+                  const PairFill& fill) {
   if (p.q_len == 0) return;
   // The work: q·kᵀ and p·v of every row, as if no key were masked.
   threads = ThreadsForWork(2.0 * static_cast<double>(p.batch * p.num_heads) *
@@ -564,9 +565,22 @@ void RunAttention(const AttentionProblem& p, int threads, const CallScratch& scr
   const size_t chunks = std::max(flash_chunks, decode_tasks);
   const FlashGroupFn flash = path.flash;
   const DecodeChunkFn decode = path.decode;
+  // A pair's fill runs in the pair's own task when one task has the whole
+  // pair: the copies are shared among the threads and overlap the other
+  // threads' FMAs, and the task packs the pair's k and v while they are
+  // still in cache. The layer's prefill into its KV cache, which copied on
+  // the calling thread before the attention, is 1.04x faster at B=8 and
+  // B=1, T=1024 (Zen 5, 2 threads). Otherwise every fill runs first.
+  const bool fill_in_task = fill && chunks == 1;
+  if (fill && !fill_in_task) {
+    const double copied = 2.0 * static_cast<double>(pairs * p.q_len * p.head_dim);
+    ParallelFor(ThreadsForWork(copied, threads), pairs,
+                [&](size_t pair, int) { fill(pair / p.num_kv_heads, pair % p.num_kv_heads); });
+  }
   ParallelFor(threads, pairs * chunks, [&](size_t task, int thread) {
     const size_t pair = task / chunks, chunk = task % chunks;
     const size_t b = pair / p.num_kv_heads, g = pair % p.num_kv_heads;
+    if (fill_in_task) fill(b, g);
     const GroupTask t = MakeTask(p, b, g, bf16_kernel);
     if (t.q_len == 0) return;
     void* own = scratch.thread(thread);

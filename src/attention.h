@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "blocking.h"
 #include "gemm_bf16.h"
@@ -59,10 +60,16 @@ AttentionProblem CheckAttention(const AttentionShape& shape, const uint16_t* q, 
 // Scratch of RunAttention on `threads` threads.
 ScratchNeeds AttentionNeeds(const AttentionProblem& problem, int threads);
 
+// Writes the k and v of the q_len new positions of sequence b, K/V head g
+// where the problem reads them: the layer's append to its KV cache.
+using PairFill = std::function<void(size_t b, size_t g)>;
+
 // Runs a checked problem. `scratch` holds AttentionNeeds(problem, threads):
 // its shared part at scratch.shared(), per-thread parts at scratch.thread(t).
-// Bitwise independent of the thread count.
-void RunAttention(const AttentionProblem& problem, int threads, const CallScratch& scratch);
+// Bitwise independent of the thread count. `fill`, if set, runs once per
+// (sequence, K/V head) pair before anything reads that pair's k or v.
+void RunAttention(const AttentionProblem& problem, int threads, const CallScratch& scratch,
+                  const PairFill& fill = nullptr);
 
 // The Highway target the attention's dispatched code was compiled for.
 int64_t AttentionCompiledTarget();

@@ -180,32 +180,13 @@ void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch
   p.q_strides = interleaved;
   p.out = out;
   p.out_strides = StridesBTHD(ctx, heads, dim);
+  PairFill append;
   if (cache == nullptr) {
     p.k = qkv + attention_dim;
     p.v = qkv + 2 * attention_dim;
     p.k_strides = p.v_strides = interleaved;
   } else {
-    // Append the new k and v at positions [cached, cached + context), in
-    // the cache's precision (bf16: rounded here, as the flash path would
-    // round them when packing).
     const bool bf16 = precision == Precision::kBFloat16;
-    for (size_t b = 0; b < batch; ++b) {
-      for (size_t i = 0; i < context; ++i) {
-        const float* src = qkv + (b * context + i) * row;
-        for (size_t h = 0; h < num_heads; ++h) {
-          const size_t at = ((b * num_heads + h) * cache->capacity + cached + i) * head_dim;
-          const float* k = src + attention_dim + h * head_dim;
-          const float* v = src + 2 * attention_dim + h * head_dim;
-          if (bf16) {
-            FloatToBf16(k, cache->keys_bf16.data() + at, head_dim);
-            FloatToBf16(v, cache->values_bf16.data() + at, head_dim);
-          } else {
-            std::copy_n(k, head_dim, cache->keys.data() + at);
-            std::copy_n(v, head_dim, cache->values.data() + at);
-          }
-        }
-      }
-    }
     if (bf16) {
       p.k_bf16 = cache->keys_bf16.data();
       p.v_bf16 = cache->values_bf16.data();
@@ -214,8 +195,26 @@ void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch
       p.v = cache->values.data();
     }
     p.k_strides = p.v_strides = cache->strides();
+    // Head h's new k and v, appended at positions [cached, cached + context)
+    // in the cache's precision (bf16: rounded here, as the flash path would
+    // round them when packing).
+    append = [&, bf16](size_t b, size_t h) {
+      const size_t at = ((b * num_heads + h) * cache->capacity + cached) * head_dim;
+      const float* src = qkv + b * context * row + h * head_dim;
+      for (size_t i = 0; i < context; ++i, src += row) {
+        const size_t to = at + i * head_dim;
+        if (bf16) {
+          FloatToBf16(src + attention_dim, cache->keys_bf16.data() + to, head_dim);
+          FloatToBf16(src + 2 * attention_dim, cache->values_bf16.data() + to, head_dim);
+        } else {
+          std::copy_n(src + attention_dim, head_dim, cache->keys.data() + to);
+          std::copy_n(src + 2 * attention_dim, head_dim, cache->values.data() + to);
+        }
+      }
+    };
   }
-  RunAttention(p, threads, scratch.AfterShared(AlignBytes(batch * context * row * sizeof(float))));
+  RunAttention(p, threads, scratch.AfterShared(AlignBytes(batch * context * row * sizeof(float))),
+               append);
   if (cache != nullptr) {
     cache->size = cached + context;
     cache->weights_id = weights_id;
