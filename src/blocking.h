@@ -36,6 +36,22 @@ inline constexpr size_t kMC = 96;
 // B exceeds half of L2 is split (GemmTasks), so those tasks read A in place.
 inline constexpr size_t kInPlaceColumns = 256;
 
+// The largest k-block of a product that reads A in place (the block used
+// is InPlaceKBlock(), cache_info.h, from the L1 size at hand). Its k-blocks
+// size no A block: only its last few rows (fewer than a tile) are packed,
+// into the kMC x kKC floats of scratch.
+inline constexpr size_t kInPlaceKC = 1024;
+
+// Products taken in column parts (GemmTasks) run every part over this many
+// row blocks (384 rows) before the next ones: the chunk's rows of A stay in
+// cache for all the parts, and each part's B block still serves four row
+// blocks from L2. 4096x2304x768 (A 12 MiB, C 36 MiB: not both in L3) 1.01
+// -1.03x faster with the k-block above, 1 and 2 threads (Zen 5,
+// interleaved); chunks of 1 to 6 blocks measured within 2% of each other
+// there, but one block made 2048^3 1.035-1.046x slower (its B block then
+// comes from L3 for every row block).
+inline constexpr size_t kPartChunkBlocks = 4;
+
 // Rows of the float GEMM's tasks come in multiples of this, which every
 // float tile height (12, 3, 1) divides, so that only a product's last rows
 // take a short tile; fine enough to even out the tasks among threads. The

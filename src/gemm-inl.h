@@ -465,9 +465,10 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
 // C = alpha * op(A) · B + beta * C for rows [0, m) of op(A) (m <= kMC) and
 // the n columns of B starting at bp, which is packed over the whole k
 // (bp: [ceil(n / kPanel)][k][kPanel]). beta == 0 never reads C. k > 0.
-// k_block (<= kKC): steps per packed A block; a_pack: kMC * kKC floats.
-// A thin product (n <= kInPlaceColumns) reads a row-major A with alpha 1 in
-// place, but for its last m % kMR rows (their short tile would read rows
+// k_block: steps per k-block, at most kKC unless A is read in place, then
+// at most kInPlaceKC; a_pack: kMC * kKC floats.
+// A thin product (ReadsAInPlace: n <= kInPlaceColumns) reads a row-major A
+// with alpha 1 in place, but for its last m % kMR rows (their short tile would read rows
 // past m): packing copies A once per row block, which when few B panels
 // use it (1024x64x1024: two) took a quarter of the time. Wider products
 // pack: the packed tile is read once per B panel and beats 12 strided rows.
@@ -476,9 +477,12 @@ inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, s
                          float alpha, float beta, float* HWY_RESTRICT c, size_t ldc, size_t k_block,
                          float* HWY_RESTRICT a_pack) {
   const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
-  const bool in_place = n <= kInPlaceColumns && a.step == 1 && a.row_stride > 0 && alpha == 1.0f;
+  const bool in_place = ReadsAInPlace(a, n, alpha);
   const size_t direct = in_place ? m / kMR * kMR : 0;  // Rows read in place.
   const auto a_stride = static_cast<size_t>(a.row_stride);
+  // In place, the last rows are packed into one tile's panel with k-blocks
+  // of up to kInPlaceKC.
+  static_assert(kMR * kInPlaceKC <= kMC * kKC, "a_pack holds the packed rows");
   for (size_t k0 = 0; k0 < k; k0 += k_block) {
     const size_t kc = std::min(k_block, k - k0);
     // k-blocks after the first add to C: the sum over k keeps its order.

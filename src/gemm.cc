@@ -98,12 +98,20 @@ void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k
   threads = ThreadsForWork(static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k),
                            threads);
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
-  const size_t k_block = GemmKBlock();
   // A packed B larger than half of L2 is taken in parts of kInPlaceColumns
   // (GemmTasks): 4096x2304x768 and 2048x1536x512 6-8% faster on 2 threads.
   const size_t max_cols =
       RoundUp(n, kPanel) * k * sizeof(float) > Caches().l2 / 2 ? kInPlaceColumns : 0;
-  const GemmTasks tasks(m, n, kPanel, threads, kGemmRowQuantum, max_cols);
+  // When every task reads A in place (no task is wider than max_cols, or
+  // n), no packed A block bounds the k-blocks, and k is taken in as few
+  // blocks of at most InPlaceKBlock() as it needs; else in blocks of
+  // GemmKBlock(). Decided for the product, not per task (the tasks' widths
+  // depend on the thread count), so that each element of C is summed in
+  // blocks that the shape alone fixes.
+  const bool in_place = ReadsAInPlace(a, max_cols > 0 ? max_cols : n, alpha);
+  const size_t k_blocks = (k + InPlaceKBlock() - 1) / InPlaceKBlock();
+  const size_t k_block = in_place ? (k + k_blocks - 1) / k_blocks : GemmKBlock();
+  const GemmTasks tasks(m, n, kPanel, threads, kGemmRowQuantum, max_cols, kPartChunkBlocks);
   ParallelFor(threads, tasks.count(), [&](size_t t, int thread) {
     const size_t row = tasks.row(t), col = tasks.col(t), cols = tasks.cols(t);
     if (cols == 0) return;

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "aligned.h"
+#include "blocking.h"
 #include "workspace.h"
 
 namespace mhsa {
@@ -17,6 +18,12 @@ struct MatrixView {
   const float* data;
   ptrdiff_t row_stride, step;
 };
+
+// Whether the GEMM reads op(A) in place, unpacked, for a task n columns
+// wide: a row-major A, alpha 1 (packing folds alpha in), a thin task.
+inline bool ReadsAInPlace(MatrixView a, size_t n, float alpha) {
+  return n <= kInPlaceColumns && a.step == 1 && a.row_stride > 0 && alpha == 1.0f;
+}
 
 // B packed once into kPanel-wide panels (the layout every target's
 // microkernel reads), for repeated products with it: the projection weights.

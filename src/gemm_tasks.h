@@ -20,12 +20,17 @@ namespace mhsa {
 // and the tasks run part by part (all row blocks of part 0, then of part
 // 1, ...): a thread's consecutive tasks then use the same part of B, which
 // stays in its L2, and the threads read the same part from L3 together.
+// With chunk_blocks > 0 as well, the row blocks are taken chunk_blocks at a
+// time, every part over one chunk before the next chunk: the chunk's rows of
+// A are then read from cache by every part, where a tall A read whole by
+// each part (4096 x 768 floats, with a C that does not fit L3 beside it)
+// came from memory every time.
 // Each element of C belongs to one task, which sums it over k in one order:
 // the result depends on neither the split nor the thread count. A task past
 // the last column is empty (cols(t) == 0).
 struct GemmTasks {
   GemmTasks(size_t m_in, size_t n_in, size_t panel, int threads, size_t quantum,
-            size_t max_cols = 0)
+            size_t max_cols = 0, size_t chunk_blocks = 0)
       : m(m_in), n(n_in), quantum_(quantum) {
     const size_t team = static_cast<size_t>(std::max(threads, 1));
     units_ = (m + quantum - 1) / quantum;
@@ -41,6 +46,7 @@ struct GemmTasks {
       by_part_ = true;
     }
     cols_per_part = (panels + col_parts - 1) / col_parts * panel;
+    chunk_ = by_part_ && chunk_blocks > 0 ? std::min(chunk_blocks, row_blocks) : row_blocks;
   }
   size_t count() const { return row_blocks * col_parts; }
   size_t row(size_t t) const { return BlockStart(RowBlock(t)); }
@@ -51,8 +57,15 @@ struct GemmTasks {
   size_t m, n, row_blocks = 0, col_parts = 1, cols_per_part = 0;
 
  private:
-  size_t RowBlock(size_t t) const { return by_part_ ? t % row_blocks : t / col_parts; }
-  size_t ColPart(size_t t) const { return by_part_ ? t / row_blocks : t % col_parts; }
+  // By parts: task t is in chunk t / (chunk_ * col_parts), whose blocks
+  // (chunk_ of them, fewer in the last chunk) it takes part by part.
+  size_t ChunkFirst(size_t t) const { return t / (chunk_ * col_parts) * chunk_; }
+  size_t ChunkBlocks(size_t t) const { return std::min(chunk_, row_blocks - ChunkFirst(t)); }
+  size_t InChunk(size_t t) const { return t - ChunkFirst(t) * col_parts; }
+  size_t RowBlock(size_t t) const {
+    return by_part_ ? ChunkFirst(t) + InChunk(t) % ChunkBlocks(t) : t / col_parts;
+  }
+  size_t ColPart(size_t t) const { return by_part_ ? InChunk(t) / ChunkBlocks(t) : t % col_parts; }
   // First row of row block b (b == row_blocks: m). The first units %
   // row_blocks blocks take one quantum more than the rest: the threads take
   // tasks in order as they free up, so with the larger blocks first they end
@@ -61,7 +74,7 @@ struct GemmTasks {
   size_t BlockStart(size_t b) const {
     return std::min(m, (b * (units_ / row_blocks) + std::min(b, units_ % row_blocks)) * quantum_);
   }
-  size_t quantum_, units_ = 0;
+  size_t quantum_, units_ = 0, chunk_ = 0;
   bool by_part_ = false;
 };
 

@@ -77,15 +77,21 @@ TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
 // part, with A read in place (GemmTasks, GemmRowBlock); a thin B (33
 // columns: two panels) is packed by ranges of k. Each gives the same bits
 // on 1, 2 and 3 threads, within the rule of the reference, with B as rows
-// and as columns.
+// and as columns. The third shape's B fits half of L2 (no column parts):
+// on 1 thread its tasks are 288 columns wide and pack A, on 3 threads they
+// are split to 160 and 128 and read A in place, and where L2 holds more
+// than 512 of its k steps (2 MiB) those two ways must still take k in the
+// same blocks.
 TEST_P(GemmTest, ParallelSplitsKeepBits) {
   struct Shape {
     size_t m, n, k;
   };
   const size_t wide_n = 520;  // 17 panels: more than two parts of 8.
   const size_t wide_k = Caches().l2 / 2 / (RoundUp(wide_n, kPanel) * sizeof(float)) + 1;
+  const size_t mixed_n = 288, mixed_k = Caches().l2 / 2 / (mixed_n * sizeof(float));
   uint32_t seed = 900;
-  for (const Shape shape : {Shape{100, wide_n, wide_k}, Shape{97, 33, 1100}}) {
+  for (const Shape shape :
+       {Shape{100, wide_n, wide_k}, Shape{97, 33, 1100}, Shape{200, mixed_n, mixed_k}}) {
     for (bool tb : {true, false}) {
       const size_t m = shape.m, n = shape.n, k = shape.k;
       const size_t ldb = tb ? k : n;
