@@ -45,8 +45,8 @@ inline constexpr size_t kInPlaceKC = 1024;
 // Products taken in column parts (GemmTasks) run every part over this many
 // row blocks (384 rows) before the next ones: the chunk's rows of A stay in
 // cache for all the parts, and each part's B block still serves four row
-// blocks from L2. 4096x2304x768 (A 12 MiB, C 36 MiB: not both in L3) 1.01
-// -1.03x faster with the k-block above, 1 and 2 threads (Zen 5,
+// blocks from L2. 4096x2304x768 (A 12 MiB, C 36 MiB: not both in L3)
+// 1.01-1.03x faster with the k-block above, 1 and 2 threads (Zen 5,
 // interleaved); chunks of 1 to 6 blocks measured within 2% of each other
 // there, but one block made 2048^3 1.035-1.046x slower (its B block then
 // comes from L3 for every row block).

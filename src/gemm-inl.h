@@ -468,10 +468,11 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
 // k_block: steps per k-block, at most kKC unless A is read in place, then
 // at most kInPlaceKC; a_pack: kMC * kKC floats.
 // A thin product (ReadsAInPlace: n <= kInPlaceColumns) reads a row-major A
-// with alpha 1 in place, but for its last m % kMR rows (their short tile would read rows
-// past m): packing copies A once per row block, which when few B panels
-// use it (1024x64x1024: two) took a quarter of the time. Wider products
-// pack: the packed tile is read once per B panel and beats 12 strided rows.
+// with alpha 1 in place, but for its last m % kMR rows (their short tile
+// would read rows past m): packing copies A once per row block, which when
+// few B panels use it (1024x64x1024: two) took a quarter of the time. Wider
+// products pack: the packed tile is read once per B panel and beats 12
+// strided rows.
 // Either way each element of C is the same sum in the same order.
 inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, size_t n, size_t k,
                          float alpha, float beta, float* HWY_RESTRICT c, size_t ldc, size_t k_block,
