@@ -30,8 +30,10 @@ using KVCacheTest = test::PerTarget;
 
 TEST_P(KVCacheTest, PiecesMatchTheWholeSequence) {
   // The last shape has one (sequence, head) pair, fewer than the threads:
-  // its new keys are appended to the cache before the attention starts,
-  // where in the others each pair's task appends its own.
+  // a piece of more than two query blocks (the whole 130) is shared by two
+  // tasks, so its new keys are appended to the cache before the attention
+  // starts (without that pass the piece of 130 fails), where elsewhere each
+  // pair's own task appends them.
   const LayerShape shapes[] = {
       {2, 40, 24, 8, 4}, {1, 97, 7, 3, 2}, {1, 600, 16, 16, 2}, {1, 130, 9, 5, 1}};
   uint32_t seed = 1;
