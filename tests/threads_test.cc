@@ -332,41 +332,44 @@ TEST_F(ThreadsTest, SmallStack) {
 // tasks in order as they free up, the larger row blocks first (no block
 // larger than one before it), so that the last tasks the threads take are
 // the shortest.
-TEST(GemmTasksTest, CoverCOnceLargestBlocksFirst) {
+void ExpectCoverOnceLargestBlocksFirst(size_t m, size_t n, int threads, size_t max_cols,
+                                       size_t chunk) {
   const size_t kQuantum = 12, kPanelWidth = 32;
+  const GemmTasks tasks(m, n, kPanelWidth, threads, kQuantum, max_cols, chunk);
+  SCOPED_TRACE("m " + std::to_string(m) + " n " + std::to_string(n) + " threads " +
+               std::to_string(threads) + " max_cols " + std::to_string(max_cols) + " chunk " +
+               std::to_string(chunk));
+  std::vector<int> covered(m * n, 0);
+  size_t previous_quanta = SIZE_MAX;
+  for (size_t t = 0; t < tasks.count(); ++t) {
+    const size_t row = tasks.row(t), rows = tasks.rows(t);
+    ASSERT_EQ(row % kQuantum, 0u);
+    ASSERT_LE(rows, kMC);
+    ASSERT_LE(row + rows, m);
+    // Quanta of each row block in the order the tasks reach them (again
+    // from the chunk's first row for each column part); the last block's
+    // partial quantum counts as one.
+    if (t == 0 || row != tasks.row(t - 1)) {
+      if (t == 0 || row < tasks.row(t - 1)) previous_quanta = SIZE_MAX;
+      const size_t quanta = (rows + kQuantum - 1) / kQuantum;
+      EXPECT_LE(quanta, previous_quanta) << "task " << t;
+      previous_quanta = quanta;
+    }
+    for (size_t i = row; i < row + rows; ++i) {
+      for (size_t j = tasks.col(t); j < tasks.col(t) + tasks.cols(t); ++j) ++covered[i * n + j];
+    }
+  }
+  EXPECT_EQ(std::count(covered.begin(), covered.end(), 1), static_cast<ptrdiff_t>(covered.size()));
+}
+
+TEST(GemmTasksTest, CoverCOnceLargestBlocksFirst) {
   for (const size_t m : std::initializer_list<size_t>{1, 11, 12, 13, 100, 1024, 4096}) {
     for (const size_t n : std::initializer_list<size_t>{1, 64, 300, 1000}) {
       for (int threads : {1, 2, 3, 8}) {
         for (const size_t max_cols : {size_t{0}, size_t{256}}) {
           for (const size_t chunk : {size_t{0}, size_t{1}, size_t{3}}) {
-            const GemmTasks tasks(m, n, kPanelWidth, threads, kQuantum, max_cols, chunk);
-            SCOPED_TRACE("m " + std::to_string(m) + " n " + std::to_string(n) + " threads " +
-                         std::to_string(threads) + " max_cols " + std::to_string(max_cols) +
-                         " chunk " + std::to_string(chunk));
-            std::vector<int> covered(m * n, 0);
-            size_t previous_quanta = SIZE_MAX;
-            for (size_t t = 0; t < tasks.count(); ++t) {
-              const size_t row = tasks.row(t), rows = tasks.rows(t);
-              ASSERT_EQ(row % kQuantum, 0u);
-              ASSERT_LE(rows, kMC);
-              ASSERT_LE(row + rows, m);
-              // Quanta of each row block in the order the tasks reach them
-              // (again from the chunk's first row for each column part); the
-              // last block's partial quantum counts as one.
-              if (t == 0 || row != tasks.row(t - 1)) {
-                if (t == 0 || row < tasks.row(t - 1)) previous_quanta = SIZE_MAX;
-                const size_t quanta = (rows + kQuantum - 1) / kQuantum;
-                EXPECT_LE(quanta, previous_quanta) << "task " << t;
-                previous_quanta = quanta;
-              }
-              for (size_t i = row; i < row + rows; ++i) {
-                for (size_t j = tasks.col(t); j < tasks.col(t) + tasks.cols(t); ++j) {
-                  ++covered[i * n + j];
-                }
-              }
-            }
-            EXPECT_EQ(std::count(covered.begin(), covered.end(), 1),
-                      static_cast<ptrdiff_t>(covered.size()));
+            ASSERT_NO_FATAL_FAILURE(
+                ExpectCoverOnceLargestBlocksFirst(m, n, threads, max_cols, chunk));
           }
         }
       }
