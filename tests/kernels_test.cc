@@ -251,27 +251,31 @@ TEST_P(SoftmaxTest, MatchesReference) {
 }
 
 // A NaN the query can see makes its row NaN, as torch's softmax does; a NaN
-// it cannot see changes nothing.
+// it cannot see changes nothing. Rows of 21-23 keys, and of 5-7 (one
+// vector on AVX2 and AVX-512, which keep such a row in a register).
 TEST_P(SoftmaxTest, NaNAndInfRules) {
-  const size_t cols = 40;
-  auto base = Random(3 * cols, 9);
-  std::vector<float> clean = base;
-  CausalSoftmaxRows(clean.data(), cols, 3, cols, 20, 1.0f);  // Rows see 21, 22, 23 keys.
-  for (float poison : {kNaN, std::numeric_limits<float>::infinity()}) {
+  for (const size_t cols : {40u, 8u}) {
+    const size_t first = cols / 2;  // Rows see first + 1, + 2, + 3 keys.
+    auto base = Random(3 * cols, 9);
+    std::vector<float> clean = base;
+    const auto first_query = static_cast<ptrdiff_t>(first);
+    CausalSoftmaxRows(clean.data(), cols, 3, cols, first_query, 1.0f);
+    for (float poison : {kNaN, std::numeric_limits<float>::infinity()}) {
+      std::vector<float> s = base;
+      s[0 * cols + first / 4] = poison;  // Visible to row 0.
+      s[1 * cols + cols - 1] = poison;   // Not visible to row 1.
+      CausalSoftmaxRows(s.data(), cols, 3, cols, first_query, 1.0f);
+      for (size_t j = 0; j <= first; ++j) EXPECT_TRUE(std::isnan(s[j])) << cols << " " << j;
+      for (size_t j = first + 1; j < cols; ++j) EXPECT_EQ(s[j], 0.0f) << cols << " " << j;
+      for (size_t j = 0; j < cols; ++j) EXPECT_EQ(s[cols + j], clean[cols + j]) << cols << " " << j;
+    }
+    // -inf is a legal score: exp gives exactly 0 there.
     std::vector<float> s = base;
-    s[0 * cols + 5] = poison;   // Visible to row 0.
-    s[1 * cols + 30] = poison;  // Not visible to row 1 (sees 0..21).
-    CausalSoftmaxRows(s.data(), cols, 3, cols, 20, 1.0f);
-    for (size_t j = 0; j <= 20; ++j) EXPECT_TRUE(std::isnan(s[j])) << j;
-    for (size_t j = 21; j < cols; ++j) EXPECT_EQ(s[j], 0.0f);
-    for (size_t j = 0; j < cols; ++j) EXPECT_EQ(s[cols + j], clean[cols + j]) << j;
+    s[2 * cols + first / 4] = -std::numeric_limits<float>::infinity();
+    CausalSoftmaxRows(s.data(), cols, 3, cols, first_query, 1.0f);
+    EXPECT_EQ(s[2 * cols + first / 4], 0.0f) << cols;
+    EXPECT_FALSE(std::isnan(s[2 * cols + first / 4 + 1])) << cols;
   }
-  // -inf is a legal score: exp gives exactly 0 there.
-  std::vector<float> s = base;
-  s[2 * cols + 4] = -std::numeric_limits<float>::infinity();
-  CausalSoftmaxRows(s.data(), cols, 3, cols, 20, 1.0f);
-  EXPECT_EQ(s[2 * cols + 4], 0.0f);
-  EXPECT_FALSE(std::isnan(s[2 * cols]));
 }
 
 // The vector exp against std::exp in double: at most 1 ULP (SoftmaxExp's
