@@ -33,13 +33,14 @@ namespace hn = hwy::HWY_NAMESPACE;
 // The first `count` (at most Lanes) floats at p, the other lanes `fill`, and
 // the first `count` lanes of v stored at p, touching no float past them.
 // AVX-512's masked loads and stores never touch (or fault on) a masked
-// lane (SCALAR takes this path too: its one lane is never a partial
-// tail, count being at least 1 everywhere). Where Highway says they might (HWY_MEM_OPS_MIGHT_FAULT: SSSE3,
-// SSE4, AVX2, NEON, and every target under ASan; version 1.0.3 emulates
-// some of them with full-width accesses, which would read past the row and
-// fault at a page boundary) the tail goes through a small buffer, whose
-// scalar stores the vector load then waits for: a softmax of one row of 1
-// or 4 floats took 59 ns through it, 38 with the masked operations (Zen 5).
+// lane (SCALAR takes this path too: its one lane is never a partial tail,
+// count being at least 1 everywhere). Where Highway says they might
+// (HWY_MEM_OPS_MIGHT_FAULT: SSSE3, SSE4, AVX2, NEON, and every target
+// under ASan; version 1.0.3 emulates some of them with full-width
+// accesses, which would read past the row and fault at a page boundary)
+// the tail goes through a small buffer, whose scalar stores the vector
+// load then waits for: a softmax of one row of 1 or 4 floats took 59 ns
+// through it, 38 with the masked operations (Zen 5).
 template <class D>
 HWY_INLINE hn::Vec<D> LoadTail(D d, const float* HWY_RESTRICT p, size_t count, float fill) {
 #if !HWY_MEM_OPS_MIGHT_FAULT
