@@ -21,6 +21,7 @@
 
 #include "attention-inl.h"
 #include "attention.h"
+#include "bf16-inl.h"
 #include "decode-inl.h"
 #include "flash_tile-inl.h"
 #include "gemm-inl.h"
@@ -33,13 +34,24 @@ namespace HWY_NAMESPACE {
 
 // One block of `rows` query rows (first row i0) of query head `head` in the
 // group, against keys packed in s.k_pack / s.v_pack (keys_packed of them).
+// kBf16: the bf16 path's numbers on the float kernels (FlashGroupBf16Values
+// below): q * scale and p rounded to bf16, k and v packed as bf16 values.
+template <bool kBf16>
 void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t keys_packed,
                 const FlashScratch& s) {
   if (rows == 0) return;  // Never asked for; the limits below need a row.
   const size_t dim = t.head_dim;
-  const float* q = t.q + static_cast<ptrdiff_t>(head) * t.q_head;
-  // The scale is folded into q once here, sparing a pass over every score.
-  PackA(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale, s.q_pack);
+  if constexpr (kBf16) {
+    // q * scale (float or bf16 q) rounded, staged in acc before it is
+    // cleared: the value the bf16 kernels' packing rounds.
+    for (size_t r = 0; r < rows; ++r) ScaledQueryRow(t, head, i0 + r, s.acc + r * dim);
+    RoundToBf16InPlace(s.acc, rows * dim);
+    PackA(s.acc, static_cast<ptrdiff_t>(dim), 1, rows, dim, 1.0f, s.q_pack);
+  } else {
+    const float* q = t.q + static_cast<ptrdiff_t>(head) * t.q_head;
+    // The scale is folded into q once here, sparing a pass over every score.
+    PackA(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale, s.q_pack);
+  }
   std::fill(s.acc, s.acc + rows * dim, 0.0f);
   // Per row of the block, padded with rows that see nothing to whole tiles.
   OnlineRow state[kQueryBlock];
@@ -69,7 +81,7 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
     }
     // p = softmax numerators of q_block · k_blockᵀ: [rows][keys], row
     // stride kKeyBlock. Key panels are kPanel wide and j0 a multiple of kPanel.
-    ScoreProduct(s.q_pack, rows, s.k_pack + j0 * dim, dim, keys, visible, s.scores, lazy);
+    ScoreProduct<kBf16>(s.q_pack, rows, s.k_pack + j0 * dim, dim, keys, visible, s.scores, lazy);
     for (size_t r = 0; r < rows; ++r) {
       if (correction[r] != 1.0f) ScaleRow(s.acc + r * dim, dim, correction[r]);
     }
@@ -96,18 +108,46 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
 // and, unless it is kNoBlock, block `mirror`, of every query head in the
 // group; k and v are packed once for all of them.
 
-void FlashGroup(const GroupTask& t, size_t block_begin, size_t block_end, size_t mirror,
-                void* scratch) {
+template <bool kBf16>
+void FlashGroupImpl(const GroupTask& t, size_t block_begin, size_t block_end, size_t mirror,
+                    void* scratch) {
   const FlashBlocks blocks{kQueryBlock, block_begin, block_end, mirror};
   const size_t keys = blocks.Keys(t);
   Bump bump(scratch);
   const FlashScratch s(bump, t.head_dim, keys);
   if (keys > 0) {
-    PackPanels<kPanel>(t.k, t.k_pos, 1, keys, t.head_dim, 1.0f, s.k_pack);
-    PackPanels<kPanel>(t.v, 1, t.v_pos, t.head_dim, keys, 1.0f, s.v_pack);
+    if (kBf16 && t.k_bf16 != nullptr) {
+      WidenRowsToPanels<kPanel>(t.k_bf16, t.k_pos, keys, t.head_dim, s.k_pack);
+      WidenColsToPanels<kPanel>(t.v_bf16, t.v_pos, t.head_dim, keys, s.v_pack);
+    } else {
+      PackPanels<kPanel>(t.k, t.k_pos, 1, keys, t.head_dim, 1.0f, s.k_pack);
+      PackPanels<kPanel>(t.v, 1, t.v_pos, t.head_dim, keys, 1.0f, s.v_pack);
+      if (kBf16) {
+        RoundToBf16InPlace(s.k_pack, RoundUp(keys, kPanel) * t.head_dim);
+        RoundToBf16InPlace(s.v_pack, RoundUp(t.head_dim, kPanel) * keys);
+      }
+    }
   }
-  blocks.ForEach(
-      t, [&](size_t head, size_t i0, size_t rows) { FlashBlock(t, head, i0, rows, keys, s); });
+  blocks.ForEach(t, [&](size_t head, size_t i0, size_t rows) {
+    FlashBlock<kBf16>(t, head, i0, rows, keys, s);
+  });
+}
+
+void FlashGroup(const GroupTask& t, size_t block_begin, size_t block_end, size_t mirror,
+                void* scratch) {
+  FlashGroupImpl<false>(t, block_begin, block_end, mirror, scratch);
+}
+
+// The bf16 path's flash (prefill) on the float kernels, for targets whose
+// bf16 kernel widens (no bf16 instructions): there a bf16 product is a float
+// FMA of widened values anyway, and the float path's tile, with its softmax
+// in registers, is faster than the bf16 path's passes over the score block.
+// It rounds what the bf16 path rounds (q * scale, k, v, and p before p·v;
+// the sums add p unrounded), so each product is exact in float as there;
+// only the order of the sums differs.
+void FlashGroupBf16Values(const GroupTask& t, size_t block_begin, size_t block_end, size_t mirror,
+                          void* scratch) {
+  FlashGroupImpl<true>(t, block_begin, block_end, mirror, scratch);
 }
 
 // The decode path with float32 products (decode-inl.h).
@@ -158,6 +198,9 @@ HWY_AFTER_NAMESPACE();
 namespace mhsa {
 
 HWY_EXPORT(FlashGroup);
+HWY_EXPORT(FlashGroupBf16Values);
+
+FlashGroupFn Bf16ValuesFlashGroup() { return &MHSA_DISPATCH(FlashGroupBf16Values); }
 HWY_EXPORT(DecodeChunk);
 HWY_EXPORT(ProbabilityRows);
 HWY_EXPORT(AttentionTargetId);
@@ -519,8 +562,12 @@ ScratchNeeds AttentionNeeds(const AttentionProblem& p, int threads) {
   needs.shared = shared.used();
   Bump flash, decode, probs;
   if (AnyFlashes(p)) {
+    // bf16: either flash, whichever kernel serves the call (Bf16AttentionPath).
     if (p.precision == Precision::kBFloat16) {
+      Bump float_flash;
+      FlashScratch(float_flash, p.head_dim, p.kv_len);
       FlashBf16Scratch(flash, p.head_dim, p.kv_len);
+      if (float_flash.used() > flash.used()) flash = float_flash;
     } else {
       FlashScratch(flash, p.head_dim, p.kv_len);
     }

@@ -133,6 +133,9 @@ struct AttentionPath {
 // The bf16 path for the chosen target and bf16 kernel (attention_bf16.cc),
 // its per-thread flash scratch, and the target its code was compiled for.
 AttentionPath Bf16AttentionPath();
+// The bf16 path's flash on the float kernels (attention.cc), which that
+// path takes when the chosen bf16 kernel widens.
+FlashGroupFn Bf16ValuesFlashGroup();
 int64_t AttentionBf16CompiledTarget();
 
 // Per-thread scratch of the flash path for one group task: q of one query

@@ -6,10 +6,12 @@
 //   q * scale (the scale folded in first, as the float path does), k, v,
 //   and p = exp(s - m) before p·v. The running sum l adds p before rounding.
 //  - Flash (prefill): q·kᵀ and p·v run on the call's Bf16Kernel (AMX tiles,
-//    vdpbf16ps, BFDOT, or the target's widening-FMA kernel), q and p packed
-//    (rounded) into its A layout, k and v packed once per task into the
-//    shared B layout. Diagonal tiles stop each row at its own last key, as
-//    the kernels' `diag` promises, so a NaN in a future value cannot leak.
+//    vdpbf16ps or BFDOT), q and p packed (rounded) into its A layout, k and
+//    v packed once per task into the shared B layout. Diagonal tiles stop
+//    each row at its own last key, as the kernels' `diag` promises, so a
+//    NaN in a future value cannot leak. Where the chosen kernel widens (no
+//    bf16 instructions), the float path's flash runs instead on the same
+//    rounded values (FlashGroupBf16Values, attention.cc).
 //  - Decode (at most kDecodeRows query rows per K/V group): each key and
 //    value row is read once, in place, as bf16 widened to float (or float
 //    rounded to bf16), and multiplied by the rounded q or p in float FMAs.
@@ -176,8 +178,13 @@ HWY_EXPORT(AttentionBf16TargetId);
 int64_t AttentionBf16CompiledTarget() { return MHSA_DISPATCH(AttentionBf16TargetId)(); }
 
 AttentionPath Bf16AttentionPath() {
+  const Bf16Kernel kernel = ChosenBf16Kernel();
+  if (WidensBf16(kernel)) {
+    return AttentionPath{Bf16ValuesFlashGroup(), &MHSA_DISPATCH(DecodeChunkBf16),
+                         &MHSA_DISPATCH(ProbabilityRowsBf16), kQueryBlock, kernel};
+  }
   return AttentionPath{&MHSA_DISPATCH(FlashGroupBf16), &MHSA_DISPATCH(DecodeChunkBf16),
-                       &MHSA_DISPATCH(ProbabilityRowsBf16), kBf16QueryBlock, ChosenBf16Kernel()};
+                       &MHSA_DISPATCH(ProbabilityRowsBf16), kBf16QueryBlock, kernel};
 }
 
 static_assert(sizeof(bf16) == sizeof(uint16_t), "mhsa::bf16 is its bit pattern");

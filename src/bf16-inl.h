@@ -161,6 +161,57 @@ void PackBf16ColsStrided(const T* HWY_RESTRICT src, ptrdiff_t step_stride, size_
   }
 }
 
+// n floats at p rounded in place to their nearest bf16 values (as
+// RoundVecToBf16): the float kernels then multiply bf16 values, exactly.
+inline void RoundToBf16InPlace(float* HWY_RESTRICT p, size_t n) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(RoundVecToBf16(df, hn::LoadU(df, p + i)), df, p + i);
+  for (; i < n; ++i) p[i] = AsBf16Value(p[i]);
+}
+
+// The float panels of PackPanels<W> (gemm-inl.h) made from bf16 values,
+// widened: the float flash path's k and v when they are given as bf16.
+// Rows [0, n) of B given as rows (row j at src + j * row_stride, k values:
+// k in q·kᵀ) into dst[ceil(n / W)][k][W], padding lanes zero. Scalar: it
+// runs once per task, over each key once.
+template <size_t W>
+void WidenRowsToPanels(const uint16_t* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, size_t k,
+                       float* HWY_RESTRICT dst) {
+  for (size_t i0 = 0; i0 < n; i0 += W) {
+    float* HWY_RESTRICT panel = dst + i0 * k;
+    const size_t valid = std::min(W, n - i0);
+    for (size_t r = 0; r < valid; ++r) {
+      const uint16_t* row = src + static_cast<ptrdiff_t>(i0 + r) * row_stride;
+      for (size_t p = 0; p < k; ++p) panel[p * W + r] = ::mhsa::Bf16ToFloat(row[p]);
+    }
+    for (size_t p = 0; p < k; ++p) std::fill(panel + p * W + valid, panel + (p + 1) * W, 0.0f);
+  }
+}
+
+// Steps [0, k) of B given as [k][n] (step p at src + p * step_stride, n
+// contiguous values: v in p·v) into dst[ceil(n / W)][k][W], padding lanes
+// zero: each step's values are one widened vector copy.
+template <size_t W>
+void WidenColsToPanels(const uint16_t* HWY_RESTRICT src, ptrdiff_t step_stride, size_t n, size_t k,
+                       float* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  for (size_t j0 = 0; j0 < n; j0 += W) {
+    float* HWY_RESTRICT panel = dst + j0 * k;
+    const size_t cols = std::min(W, n - j0);
+    for (size_t p = 0; p < k; ++p) {
+      const uint16_t* column = src + static_cast<ptrdiff_t>(p) * step_stride + j0;
+      float* HWY_RESTRICT out = panel + p * W;
+      size_t j = 0;
+      for (; j + N <= cols; j += N) hn::StoreU(LoadBf16AsFloat(df, column + j), df, out + j);
+      for (; j < cols; ++j) out[j] = ::mhsa::Bf16ToFloat(column[j]);
+      for (; j < W; ++j) out[j] = 0.0f;
+    }
+  }
+}
+
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
 }  // namespace mhsa

@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "bf16-inl.h"
 #include "blocking.h"
 #include "gemm-inl.h"
 #include "hwy/highway.h"
@@ -59,11 +60,14 @@ struct LazyRows {
 // holds one above its reference + kHeadroom, and rescales what the row
 // wrote with the old one: p_row, its p in this key block ([0, c0) written
 // by earlier tiles), its sums, and (through its correction) its output.
+// With round_p, the rescaled p are rounded to bf16 again, so that p·v
+// still multiplies bf16 values.
 HWY_NOINLINE inline void RaiseReference(float max, float* p_row, size_t c0, size_t r,
-                                        const LazyRows& rows) {
+                                        const LazyRows& rows, bool round_p) {
   // The row's sums live in rows.sums here (its state's sum is unused).
   const float c = rows.state[r].Raise(max);
   ScaleRow(p_row, c0, c);
+  if (round_p) RoundToBf16InPlace(p_row, c0);
   ScaleRow(rows.sums + r * kLanes, kLanes, c);
   rows.correction[r] *= c;
 }
@@ -89,7 +93,7 @@ HWY_INLINE bool TileOver(const VF (&acc)[kRows][kNV], const LazyRows& rows) {
 // first tile comes here (its reference starts at -inf), later ones
 // rarely.
 HWY_NOINLINE inline void RaiseRows(const float* HWY_RESTRICT tile, size_t count, size_t c0,
-                                   float* HWY_RESTRICT p, const LazyRows& rows) {
+                                   float* HWY_RESTRICT p, const LazyRows& rows, bool round_p) {
   const DF d;
   const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
   for (size_t r = 0; r < count; ++r) {
@@ -110,13 +114,15 @@ HWY_NOINLINE inline void RaiseRows(const float* HWY_RESTRICT tile, size_t count,
       rows.state[r].bad = true;
       continue;
     }
-    RaiseReference(hn::GetLane(hn::MaxOfLanes(d, max)), p + r * kKeyBlock, c0, r, rows);
+    RaiseReference(hn::GetLane(hn::MaxOfLanes(d, max)), p + r * kKeyBlock, c0, r, rows, round_p);
   }
 }
 
 // The softmax of a finished tile of kRows rows, in registers: see the top
-// of this file. c0, visible, p: as for ScoreTile below.
-template <size_t kRows>
+// of this file. c0, visible, p: as for ScoreTile below. kRoundP: p is
+// written rounded to bf16 (the bf16 path's p·v operand), its sums add it
+// unrounded.
+template <size_t kRows, bool kRoundP>
 HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visible,
                             float* HWY_RESTRICT p, const LazyRows& rows) {
   const DF d;
@@ -163,7 +169,7 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
     // the rows unrolled (see ComputeTile), ScoreCeiling 1.02x (Zen 5).
     HWY_ALIGN float tile[kRows * kPanel];
     StoreTile<kRows>(acc, tile);
-    RaiseRows(tile, kRows, c0, p, rows);
+    RaiseRows(tile, kRows, c0, p, rows, kRoundP);
     HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
       for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Load(d, tile + r * kPanel + v * kLanes);
@@ -178,7 +184,11 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
     VF total = hn::Load(d, sum);
     for (size_t v = 0; v < kNV; ++v) {
       const VF e = SoftmaxExp(d, hn::Sub(acc[r][v], reference));
-      hn::StoreU(e, d, p + r * kKeyBlock + c0 + v * kLanes);
+      if constexpr (kRoundP) {
+        hn::StoreU(RoundVecToBf16(d, e), d, p + r * kKeyBlock + c0 + v * kLanes);
+      } else {
+        hn::StoreU(e, d, p + r * kKeyBlock + c0 + v * kLanes);
+      }
       total = hn::Add(total, e);
     }
     hn::Store(total, d, sum);
@@ -191,7 +201,7 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
 // row r sees (0 for padding rows). Writes p for every row and column of the
 // tile to p + r * kKeyBlock + c0 + j (0 past a row's visible keys), adds
 // them to the rows' sums.
-template <size_t kRows>
+template <size_t kRows, bool kRoundP>
 HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bpanel,
                           size_t dim, size_t c0, const size_t* visible, float* HWY_RESTRICT p,
                           const LazyRows& rows) {
@@ -202,7 +212,7 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
   // L2, lost 1.5-3.5% without theirs.
   ComputeTile<kRows, 1, kRows, false>(
       ap, bpanel, dim, static_cast<ptrdiff_t>(dim), 0,
-      [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows>(acc, c0, visible, p, rows); });
+      [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows, kRoundP>(acc, c0, visible, p, rows); });
 }
 
 // p for the first m rows of a query block (q packed by PackA at q_pack)
@@ -211,24 +221,26 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
 // panel stays in L1 while the q tiles pass), skipping a tile none of whose
 // rows sees a key of the panel; p·v never reads those p. visible: per row
 // of the block, padded with zeros to whole tiles.
+// kRoundP: p written rounded to bf16 (SoftmaxTile).
 // Kept out of line: inlined into its caller (seen in peak_bench's
 // ScoreCeiling), GCC 12 kept the 24 accumulators in memory, storing them at
 // every k step, and the block ran at half speed.
-HWY_NOINLINE inline void ScoreProduct(const float* HWY_RESTRICT q_pack, size_t m,
-                                      const float* HWY_RESTRICT k_block, size_t dim, size_t keys,
-                                      const size_t* visible, float* HWY_RESTRICT p,
-                                      const LazyRows& rows) {
+template <bool kRoundP = false>
+HWY_NOINLINE void ScoreProduct(const float* HWY_RESTRICT q_pack, size_t m,
+                               const float* HWY_RESTRICT k_block, size_t dim, size_t keys,
+                               const size_t* visible, float* HWY_RESTRICT p, const LazyRows& rows) {
   const size_t full = m / kMR * kMR, rest = m - full;
   for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
     const float* bpanel = k_block + c0 * dim;
     for (size_t i0 = 0; i0 < full; i0 += kMR) {
       if (visible[i0 + kMR - 1] <= c0) continue;
-      ScoreTile<kMR>(q_pack + i0 * dim, bpanel, dim, c0, visible + i0, p + i0 * kKeyBlock,
-                     LazyRows{rows.state + i0, rows.sums + i0 * kLanes, rows.correction + i0});
+      ScoreTile<kMR, kRoundP>(
+          q_pack + i0 * dim, bpanel, dim, c0, visible + i0, p + i0 * kKeyBlock,
+          LazyRows{rows.state + i0, rows.sums + i0 * kLanes, rows.correction + i0});
     }
     if (rest == 0 || visible[m - 1] <= c0) continue;
     WithTileRows(TileRows(rest), [&](auto tile_rows) {
-      ScoreTile<decltype(tile_rows)::value>(
+      ScoreTile<decltype(tile_rows)::value, kRoundP>(
           q_pack + full * dim, bpanel, dim, c0, visible + full, p + full * kKeyBlock,
           LazyRows{rows.state + full, rows.sums + full * kLanes, rows.correction + full});
     });

@@ -119,6 +119,10 @@ struct Bf16Kernel {
   }
 };
 
+// Whether `kernel` is a target's widening-FMA kernel (no bf16
+// instructions): those alone pack A as floats.
+inline bool WidensBf16(const Bf16Kernel& kernel) { return kernel.a_element_bytes == sizeof(float); }
+
 // Which bf16 instructions the kernels may use, best first: AMX tiles, then
 // the dot-product instructions (vdpbf16ps, BFDOT), then none (the widening
 // FMA kernels, which every target has).
