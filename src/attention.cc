@@ -41,16 +41,20 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
                 const FlashScratch& s) {
   if (rows == 0) return;  // Never asked for; the limits below need a row.
   const size_t dim = t.head_dim;
-  if constexpr (kBf16) {
-    // q * scale (float or bf16 q) rounded, staged in acc before it is
-    // cleared: the value the bf16 kernels' packing rounds.
+  if (kBf16 && t.q_bf16 != nullptr) {
+    // q * scale staged in acc before it is cleared, then packed and rounded.
     for (size_t r = 0; r < rows; ++r) ScaledQueryRow(t, head, i0 + r, s.acc + r * dim);
-    RoundToBf16InPlace(s.acc, rows * dim);
     PackA(s.acc, static_cast<ptrdiff_t>(dim), 1, rows, dim, 1.0f, s.q_pack);
   } else {
     const float* q = t.q + static_cast<ptrdiff_t>(head) * t.q_head;
     // The scale is folded into q once here, sparing a pass over every score.
     PackA(q + static_cast<ptrdiff_t>(i0) * t.q_pos, t.q_pos, 1, rows, dim, t.scale, s.q_pack);
+  }
+  if constexpr (kBf16) {
+    // q * scale rounded, as the bf16 kernels' packing rounds it: PackA's
+    // whole tiles, then the last rows' tile (padding rows are zero).
+    const size_t full = rows / kMR * kMR;
+    RoundToBf16InPlace(s.q_pack, (full + (rows > full ? TileRows(rows - full) : 0)) * dim);
   }
   std::fill(s.acc, s.acc + rows * dim, 0.0f);
   // Per row of the block, padded with rows that see nothing to whole tiles.
@@ -117,7 +121,16 @@ void FlashGroupImpl(const GroupTask& t, size_t block_begin, size_t block_end, si
   const FlashScratch s(bump, t.head_dim, keys);
   if (keys > 0) {
     if (kBf16 && t.k_bf16 != nullptr) {
-      WidenRowsToPanels<kPanel>(t.k_bf16, t.k_pos, keys, t.head_dim, s.k_pack);
+      // k a panel of keys at a time, widened into q_pack (free until the
+      // first block; kQueryBlock >= kPanel rows), then packed as floats.
+      static_assert(kQueryBlock >= kPanel, "q_pack holds a panel of keys");
+      for (size_t j0 = 0; j0 < keys; j0 += kPanel) {
+        const size_t n = std::min(kPanel, keys - j0);
+        WidenRows(t.k_bf16 + static_cast<ptrdiff_t>(j0) * t.k_pos, t.k_pos, n, t.head_dim,
+                  s.q_pack);
+        PackPanels<kPanel>(s.q_pack, static_cast<ptrdiff_t>(t.head_dim), 1, n, t.head_dim, 1.0f,
+                           s.k_pack + j0 * t.head_dim);
+      }
       WidenColsToPanels<kPanel>(t.v_bf16, t.v_pos, t.head_dim, keys, s.v_pack);
     } else {
       PackPanels<kPanel>(t.k, t.k_pos, 1, keys, t.head_dim, 1.0f, s.k_pack);

@@ -171,25 +171,23 @@ inline void RoundToBf16InPlace(float* HWY_RESTRICT p, size_t n) {
   for (; i < n; ++i) p[i] = AsBf16Value(p[i]);
 }
 
-// The float panels of PackPanels<W> (gemm-inl.h) made from bf16 values,
-// widened: the float flash path's k and v when they are given as bf16.
-// Rows [0, n) of B given as rows (row j at src + j * row_stride, k values:
-// k in q·kᵀ) into dst[ceil(n / W)][k][W], padding lanes zero. Scalar: it
-// runs once per task, over each key once.
-template <size_t W>
-void WidenRowsToPanels(const uint16_t* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, size_t k,
-                       float* HWY_RESTRICT dst) {
-  for (size_t i0 = 0; i0 < n; i0 += W) {
-    float* HWY_RESTRICT panel = dst + i0 * k;
-    const size_t valid = std::min(W, n - i0);
-    for (size_t r = 0; r < valid; ++r) {
-      const uint16_t* row = src + static_cast<ptrdiff_t>(i0 + r) * row_stride;
-      for (size_t p = 0; p < k; ++p) panel[p * W + r] = ::mhsa::Bf16ToFloat(row[p]);
-    }
-    for (size_t p = 0; p < k; ++p) std::fill(panel + p * W + valid, panel + (p + 1) * W, 0.0f);
+// Rows [0, rows) of bf16 values (row r at src + r * row_stride, n values)
+// widened into the row-major floats dst[rows][n].
+inline void WidenRows(const uint16_t* HWY_RESTRICT src, ptrdiff_t row_stride, size_t rows, size_t n,
+                      float* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  for (size_t r = 0; r < rows; ++r) {
+    const uint16_t* row = src + static_cast<ptrdiff_t>(r) * row_stride;
+    float* HWY_RESTRICT out = dst + r * n;
+    size_t j = 0;
+    for (; j + N <= n; j += N) hn::StoreU(LoadBf16AsFloat(df, row + j), df, out + j);
+    for (; j < n; ++j) out[j] = ::mhsa::Bf16ToFloat(row[j]);
   }
 }
 
+// The float panels of PackPanels<W> (gemm-inl.h) made from bf16 values,
+// widened: the float flash path's v when it is given as bf16.
 // Steps [0, k) of B given as [k][n] (step p at src + p * step_stride, n
 // contiguous values: v in p·v) into dst[ceil(n / W)][k][W], padding lanes
 // zero: each step's values are one widened vector copy.
