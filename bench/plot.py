@@ -4,8 +4,9 @@
     python3 bench/plot.py bench/results
 
 Reads peak_bench.json, gemm_bench.json, softmax_bench.json,
-attention_bench.json, attention_bench_<target>.json, decode_bench.json and
-gemm_bf16_bench.json (whichever exist) and writes, next to them:
+attention_bench.json, attention_bench_<target>.json, decode_bench.json,
+prefill_bench.json, prefill_bench_<target>.json and gemm_bf16_bench.json
+(whichever exist) and writes, next to them:
   attention_gflops_<E>_<H>_B<B>.png  GFLOP/s against T per contender, one
                                      panel per thread count, the FMA peak of
                                      that run as a horizontal line;
@@ -491,6 +492,37 @@ def table(header, rows):
     return "\n".join(lines)
 
 
+def prefill_summary(out_dir):
+    """The kernel-level prefill (prefill_bench*.json): float32 and bf16
+    tensors per shape, and bf16's speed over float32, for each run (the
+    best target's, then each other target's)."""
+    paths = sorted(glob.glob(os.path.join(out_dir, "prefill_bench*.json")))
+    if not paths:
+        return []
+    text = ["## Kernel-level Attention, prefill (GFLOP/s, % of peak)", "",
+            "q_len = kv_len = T, causal, B=1; q [T][H][D], k and v [Hkv][T][D]. "
+            "The label names the SIMD target (float32) and the bf16 kernel.", ""]
+    rows = []
+    for path in paths:
+        _, results, _ = load(path)
+        keys = []
+        for r in results.values():
+            key = tuple(r["args"][k] for k in ("T", "H", "Hkv", "D", "threads"))
+            if key not in keys:
+                keys.append(key)
+        for key in keys:
+            match = {r["contender"]: r for r in results.values()
+                     if tuple(r["args"][k] for k in ("T", "H", "Hkv", "D", "threads")) == key}
+            f32, b16 = match.get("attention"), match.get("attention_bf16")
+            if not f32 or not b16:
+                continue
+            rows.append(["T=%d H=%d Hkv=%d D=%d, %d thr" % key,
+                         "%.1f (%.0f%%) %s" % (f32["GFLOPS"], f32["pct_peak"], f32.get("label", "")),
+                         "%.1f (%.0f%%) %s" % (b16["GFLOPS"], b16["pct_peak"], b16.get("label", "")),
+                         "%.2fx" % (f32["real_time"] / b16["real_time"])])
+    return text + [table(["shape", "float32", "bf16", "bf16 speed"], rows), ""]
+
+
 def summary(out_dir, files, series, bf16_text=()):
     text = ["# Benchmark summary", "",
             "Medians of bench/run.sh; GFLOP/s (% of the FMA peak of the same run).", ""]
@@ -597,6 +629,7 @@ def summary(out_dir, files, series, bf16_text=()):
                      context.get("read_gbps_threads_1", "?"),
                      context.get("read_gbps_threads_2", "?")), "",
                  table(["shape"] + contenders, table_rows), ""]
+    text += prefill_summary(out_dir)
     text += list(bf16_text)
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(text))

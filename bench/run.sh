@@ -24,7 +24,8 @@ for arg in "$@"; do
   esac
 done
 
-for name in peak_bench gemm_bench softmax_bench attention_bench decode_bench gemm_bf16_bench; do
+for name in peak_bench gemm_bench softmax_bench attention_bench decode_bench gemm_bf16_bench \
+  prefill_bench; do
   if [[ ! -x "$bin/$name" ]]; then
     echo "bench/run.sh: $bin/$name is missing; run 'make bench' (it builds first)" >&2
     exit 1
@@ -34,7 +35,7 @@ mkdir -p "$out"
 # The per-target layer runs are written below for the targets this CPU has;
 # another machine's (a target this one lacks) would otherwise stay behind
 # and be drawn and summarised beside this run's.
-rm -f "$out"/attention_bench_*.json
+rm -f "$out"/attention_bench_*.json "$out"/prefill_bench_*.json
 
 # This environment forces OpenBLAS's kernel choice (OPENBLAS_CORETYPE) and
 # cache size; unset, OpenBLAS detects the CPU itself, as it would for a user.
@@ -76,6 +77,12 @@ fi
 # decode_bench.json with their float32 peers.)
 run gemm_bf16_bench gemm_bf16_bench
 
+# The kernel-level Attention in prefill, float32 and bf16 tensors
+# (prefill_bench.json); when AVX3 is not the default (a bf16 pseudo-target
+# is), again with MHSA_TARGET=AVX3 below: the bf16 path without bf16
+# instructions, as on an AVX-512 CPU without them.
+run prefill_bench prefill_bench
+
 # Every other target mhsa offers, on a few sizes and one thread:
 # attention_bench_<target>.json. The best target's are in attention_bench.json.
 # The pseudo-targets (AVX3_BF16 after the default AVX3_AMX, then AVX3 with
@@ -85,6 +92,11 @@ mapfile -t targets < <("$bin/attention_bench" --list_targets)
 for target in "${targets[@]:1}"; do
   MHSA_TARGET="$target" run "attention_bench_$target" attention_bench \
     '--benchmark_filter=^Attention/mhsa(_bf16)?/B:(1|2)/T:(128|1024)/E:512/H:8/threads:(1|2)/'
+done
+for target in "${targets[@]:1}"; do
+  case "$target" in
+    AVX3) MHSA_TARGET="$target" run "prefill_bench_$target" prefill_bench ;;
+  esac
 done
 echo "== benchmarks took $((SECONDS - start)) s"
 
