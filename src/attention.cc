@@ -212,11 +212,11 @@ namespace mhsa {
 
 HWY_EXPORT(FlashGroup);
 HWY_EXPORT(FlashGroupBf16Values);
-
-FlashGroupFn Bf16ValuesFlashGroup() { return &MHSA_DISPATCH(FlashGroupBf16Values); }
 HWY_EXPORT(DecodeChunk);
 HWY_EXPORT(ProbabilityRows);
 HWY_EXPORT(AttentionTargetId);
+
+FlashGroupFn Bf16ValuesFlashGroup() { return &MHSA_DISPATCH(FlashGroupBf16Values); }
 
 int64_t AttentionCompiledTarget() { return MHSA_DISPATCH(AttentionTargetId)(); }
 
