@@ -505,14 +505,11 @@ def prefill_summary(out_dir):
     rows = []
     for path in paths:
         _, results, _ = load(path)
-        keys = []
+        by_shape = {}  # In the binary's order; per shape, by contender.
         for r in results.values():
             key = tuple(r["args"][k] for k in ("T", "H", "Hkv", "D", "threads"))
-            if key not in keys:
-                keys.append(key)
-        for key in keys:
-            match = {r["contender"]: r for r in results.values()
-                     if tuple(r["args"][k] for k in ("T", "H", "Hkv", "D", "threads")) == key}
+            by_shape.setdefault(key, {})[r["contender"]] = r
+        for key, match in by_shape.items():
             f32, b16 = match.get("attention"), match.get("attention_bf16")
             if not f32 or not b16:
                 continue

@@ -79,8 +79,8 @@ run gemm_bf16_bench gemm_bf16_bench
 
 # The kernel-level Attention in prefill, float32 and bf16 tensors
 # (prefill_bench.json); when AVX3 is not the default (a bf16 pseudo-target
-# is), again with MHSA_TARGET=AVX3 below: the bf16 path without bf16
-# instructions, as on an AVX-512 CPU without them.
+# is), again with MHSA_TARGET=AVX3 in the loop below: the bf16 path without
+# bf16 instructions, as on an AVX-512 CPU without them.
 run prefill_bench prefill_bench
 
 # Every other target mhsa offers, on a few sizes and one thread:
@@ -92,11 +92,9 @@ mapfile -t targets < <("$bin/attention_bench" --list_targets)
 for target in "${targets[@]:1}"; do
   MHSA_TARGET="$target" run "attention_bench_$target" attention_bench \
     '--benchmark_filter=^Attention/mhsa(_bf16)?/B:(1|2)/T:(128|1024)/E:512/H:8/threads:(1|2)/'
-done
-for target in "${targets[@]:1}"; do
-  case "$target" in
-    AVX3) MHSA_TARGET="$target" run "prefill_bench_$target" prefill_bench ;;
-  esac
+  if [[ "$target" == AVX3 ]]; then
+    MHSA_TARGET="$target" run "prefill_bench_$target" prefill_bench
+  fi
 done
 echo "== benchmarks took $((SECONDS - start)) s"
 

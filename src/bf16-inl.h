@@ -171,18 +171,22 @@ inline void RoundToBf16InPlace(float* HWY_RESTRICT p, size_t n) {
   for (; i < n; ++i) p[i] = AsBf16Value(p[i]);
 }
 
+// `count` bf16 values at src widened (exactly) to floats at dst: vectors,
+// then the scalar Bf16ToFloat for the tail.
+inline void WidenBf16(const uint16_t* HWY_RESTRICT src, size_t count, float* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  size_t i = 0;
+  for (; i + N <= count; i += N) hn::StoreU(LoadBf16AsFloat(df, src + i), df, dst + i);
+  for (; i < count; ++i) dst[i] = ::mhsa::Bf16ToFloat(src[i]);
+}
+
 // Rows [0, rows) of bf16 values (row r at src + r * row_stride, n values)
 // widened into the row-major floats dst[rows][n].
 inline void WidenRows(const uint16_t* HWY_RESTRICT src, ptrdiff_t row_stride, size_t rows, size_t n,
                       float* HWY_RESTRICT dst) {
-  const hn::ScalableTag<float> df;
-  const size_t N = hn::Lanes(df);
   for (size_t r = 0; r < rows; ++r) {
-    const uint16_t* row = src + static_cast<ptrdiff_t>(r) * row_stride;
-    float* HWY_RESTRICT out = dst + r * n;
-    size_t j = 0;
-    for (; j + N <= n; j += N) hn::StoreU(LoadBf16AsFloat(df, row + j), df, out + j);
-    for (; j < n; ++j) out[j] = ::mhsa::Bf16ToFloat(row[j]);
+    WidenBf16(src + static_cast<ptrdiff_t>(r) * row_stride, n, dst + r * n);
   }
 }
 
@@ -194,18 +198,13 @@ inline void WidenRows(const uint16_t* HWY_RESTRICT src, ptrdiff_t row_stride, si
 template <size_t W>
 void WidenColsToPanels(const uint16_t* HWY_RESTRICT src, ptrdiff_t step_stride, size_t n, size_t k,
                        float* HWY_RESTRICT dst) {
-  const hn::ScalableTag<float> df;
-  const size_t N = hn::Lanes(df);
   for (size_t j0 = 0; j0 < n; j0 += W) {
     float* HWY_RESTRICT panel = dst + j0 * k;
     const size_t cols = std::min(W, n - j0);
     for (size_t p = 0; p < k; ++p) {
-      const uint16_t* column = src + static_cast<ptrdiff_t>(p) * step_stride + j0;
       float* HWY_RESTRICT out = panel + p * W;
-      size_t j = 0;
-      for (; j + N <= cols; j += N) hn::StoreU(LoadBf16AsFloat(df, column + j), df, out + j);
-      for (; j < cols; ++j) out[j] = ::mhsa::Bf16ToFloat(column[j]);
-      for (; j < W; ++j) out[j] = 0.0f;
+      WidenBf16(src + static_cast<ptrdiff_t>(p) * step_stride + j0, cols, out);
+      std::fill(out + cols, out + W, 0.0f);
     }
   }
 }

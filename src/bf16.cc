@@ -29,11 +29,7 @@ void FloatToBf16Target(const float* HWY_RESTRICT src, uint16_t* HWY_RESTRICT dst
 }
 
 void Bf16ToFloatTarget(const uint16_t* HWY_RESTRICT src, float* HWY_RESTRICT dst, size_t count) {
-  const hn::ScalableTag<float> df;
-  const size_t n = hn::Lanes(df);
-  size_t i = 0;
-  for (; i + n <= count; i += n) hn::StoreU(LoadBf16AsFloat(df, src + i), df, dst + i);
-  for (; i < count; ++i) dst[i] = Bf16ToFloat(src[i]);
+  WidenBf16(src, count, dst);
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
