@@ -32,13 +32,30 @@ HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 
+// Whether the n values at x are all finite (no NaN, no inf).
+inline bool AllFinite(const float* HWY_RESTRICT x, size_t n) {
+  const DF d;
+  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  const size_t N = hn::Lanes(d);
+  // |x| < inf is false for inf and NaN alike.
+  auto bad = hn::FirstN(d, 0);
+  size_t i = 0;
+  for (; i + N <= n; i += N) bad = hn::Or(bad, hn::Not(hn::Lt(hn::Abs(hn::LoadU(d, x + i)), inf)));
+  bool all = hn::AllFalse(d, bad);
+  for (; i < n; ++i) all = all && std::isfinite(x[i]);
+  return all;
+}
+
 // One block of `rows` query rows (first row i0) of query head `head` in the
 // group, against keys packed in s.k_pack / s.v_pack (keys_packed of them).
 // kBf16: the bf16 path's numbers on the float kernels (FlashGroupBf16Values
 // below): q * scale and p rounded to bf16, k and v packed as bf16 values.
+// v_finite: every packed value is finite, so that p·v may run each tile to
+// its last row's keys unmasked (TileProduct's tile_limit): the p of a key
+// a row does not see is 0 in every panel the tile's last row sees.
 template <bool kBf16>
 void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t keys_packed,
-                const FlashScratch& s) {
+                bool v_finite, const FlashScratch& s) {
   if (rows == 0) return;  // Never asked for; the limits below need a row.
   const size_t dim = t.head_dim;
   if (kBf16 && t.q_bf16 != nullptr) {
@@ -99,7 +116,7 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
         t.causal ? static_cast<ptrdiff_t>(i0 + t.kv_len + 1) - static_cast<ptrdiff_t>(t.q_len + j0)
                  : kNoMask;
     TileProduct<kKeyBlock>(s.scores, rows, s.v_pack + j0 * kPanel, keys_packed, dim, keys, s.acc,
-                           dim, 1.0f, diag);
+                           dim, 1.0f, diag, 0, v_finite);
   }
   for (size_t r = 0; r < rows; ++r) {
     state[r].sum = lazy.RowSum(r);
@@ -141,8 +158,11 @@ void FlashGroupImpl(const GroupTask& t, size_t block_begin, size_t block_end, si
       }
     }
   }
+  // One pass over the packed v: a NaN or inf anywhere keeps p·v's per-row
+  // limits, so that it cannot reach a row that does not see its key.
+  const bool v_finite = AllFinite(s.v_pack, RoundUp(t.head_dim, kPanel) * keys);
   blocks.ForEach(t, [&](size_t head, size_t i0, size_t rows) {
-    FlashBlock<kBf16>(t, head, i0, rows, keys, s);
+    FlashBlock<kBf16>(t, head, i0, rows, keys, v_finite, s);
   });
 }
 

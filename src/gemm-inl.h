@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
 
 #include "blocking.h"
 #include "gemm.h"
@@ -429,12 +430,27 @@ inline void TileColumn(const float* HWY_RESTRICT a_tile, const float* HWY_RESTRI
 //   starts at step 0 of this product.
 //   diag: causal limit for row 0 of C (see MicroKernel); rows below add one
 //   each. Pass a value >= k + m for none.
+//   tile_limit: every row of a tile takes the steps of the tile's last row
+//   (of those < m), unmasked. Only for an A that is 0 at each masked step
+//   and a B that is finite there, where a masked step adds fma(0, b, c) = c
+//   exactly (c is never -0): the same bits, without the triangle's per-row
+//   skips.
 template <size_t kRowStride = 1>
 inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY_RESTRICT bp,
                         size_t bk, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
-                        float beta, ptrdiff_t diag, size_t a_stride = 0) {
+                        float beta, ptrdiff_t diag, size_t a_stride = 0, bool tile_limit = false) {
   const size_t full = m / kMR * kMR, rest = m - full;
   const size_t row_stride = kRowStride == kRuntimeStride ? a_stride : kRowStride;
+  // The steps and limit of the tile whose row 0 is C's row i0 and whose last
+  // row is `last` rows below it: k and diag, or with tile_limit the last
+  // row's steps for every row.
+  const auto tile_steps = [&](size_t i0, size_t last) {
+    const ptrdiff_t d = diag + static_cast<ptrdiff_t>(i0);
+    if (!tile_limit) return std::make_pair(k, d);
+    const ptrdiff_t end = d + static_cast<ptrdiff_t>(last);
+    const size_t steps = end <= 0 ? 0 : std::min(k, static_cast<size_t>(end));
+    return std::make_pair(steps, static_cast<ptrdiff_t>(steps));
+  };
   // Loop over A tiles outside B panels: the tile of A (kMR x k, at most 24
   // KiB at kKC) stays in L1 while the B panels stream from L2, and the
   // tile's rows of C are written left to right. The other order, meant to
@@ -445,19 +461,20 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
   for (size_t i0 = 0; i0 < full; i0 += kMR) {
     // Packed: panel i0 / kMR starts at i0 * k. Row-major: row i0.
     const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * row_stride;
+    const auto [steps, tile_diag] = tile_steps(i0, kMR - 1);
     for (size_t j0 = 0; j0 < n; j0 += kPanel) {
-      TileColumn<kMR, kRowStride>(a_tile, bp + j0 * bk, k, c + i0 * ldc + j0, ldc, kMR,
-                                  std::min(kPanel, n - j0), beta, diag + static_cast<ptrdiff_t>(i0),
-                                  a_stride);
+      TileColumn<kMR, kRowStride>(a_tile, bp + j0 * bk, steps, c + i0 * ldc + j0, ldc, kMR,
+                                  std::min(kPanel, n - j0), beta, tile_diag, a_stride);
     }
   }
   if (rest == 0) return;
   const float* a_tile = kRowStride == 1 ? ap + full * k : ap + full * row_stride;
+  const auto [steps, tile_diag] = tile_steps(full, rest - 1);
   WithTileRows(TileRows(rest), [&](auto rows) {
     for (size_t j0 = 0; j0 < n; j0 += kPanel) {
-      TileColumn<decltype(rows)::value, kRowStride>(a_tile, bp + j0 * bk, k, c + full * ldc + j0,
-                                                    ldc, rest, std::min(kPanel, n - j0), beta,
-                                                    diag + static_cast<ptrdiff_t>(full), a_stride);
+      TileColumn<decltype(rows)::value, kRowStride>(
+          a_tile, bp + j0 * bk, steps, c + full * ldc + j0, ldc, rest, std::min(kPanel, n - j0),
+          beta, tile_diag, a_stride);
     }
   });
 }
