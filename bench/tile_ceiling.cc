@@ -62,7 +62,8 @@ float RunScoreRounds(size_t dim, uint64_t rounds) {
   }
   const LazyRows rows{state, sums.get(), correction};
   for (uint64_t r = 0; r < rounds; ++r) {
-    ScoreProduct(q.get(), kQueryBlock, k.get(), dim, kKeyBlock, visible, p.get(), rows);
+    ScoreProduct(q.get(), kQueryBlock, k.get(), dim, kKeyBlock, visible, /*first_block=*/false,
+                 p.get(), rows);
   }
   return p[0] + sums[0];
 }

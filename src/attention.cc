@@ -102,7 +102,8 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
     }
     // p = softmax numerators of q_block · k_blockᵀ: [rows][keys], row
     // stride kKeyBlock. Key panels are kPanel wide and j0 a multiple of kPanel.
-    ScoreProduct<kBf16>(s.q_pack, rows, s.k_pack + j0 * dim, dim, keys, visible, s.scores, lazy);
+    ScoreProduct<kBf16>(s.q_pack, rows, s.k_pack + j0 * dim, dim, keys, visible, j0 == 0, s.scores,
+                        lazy);
     for (size_t r = 0; r < rows; ++r) {
       if (correction[r] != 1.0f) ScaleRow(s.acc + r * dim, dim, correction[r]);
     }

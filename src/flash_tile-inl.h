@@ -118,12 +118,37 @@ HWY_NOINLINE inline void RaiseRows(const float* HWY_RESTRICT tile, size_t count,
   }
 }
 
+// The references of rows whose first tile this is (nothing written yet,
+// references -inf, sums 0, outputs 0): each row's max, from the registers,
+// or the row marked bad if it holds a NaN or +inf. The same references as
+// RaiseRows sets, without its trip through memory; and nothing to rescale.
+template <size_t kRows>
+HWY_INLINE void FirstReferences(const VF (&acc)[kRows][kNV], const LazyRows& rows) {
+  const DF d;
+  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  HWY_UNROLL(16)
+  for (size_t r = 0; r < kRows; ++r) {
+    VF max = acc[r][0];
+    auto bad = hn::Not(hn::Lt(acc[r][0], inf));
+    for (size_t v = 1; v < kNV; ++v) {
+      max = hn::Max(max, acc[r][v]);
+      bad = hn::Or(bad, hn::Not(hn::Lt(acc[r][v], inf)));
+    }
+    if (HWY_UNLIKELY(!hn::AllFalse(d, bad))) {
+      rows.state[r].bad = true;
+    } else {
+      rows.state[r].max = hn::GetLane(hn::MaxOfLanes(d, max));
+    }
+  }
+}
+
 // The softmax of a finished tile of kRows rows, in registers: see the top
-// of this file. c0, visible, p: as for ScoreTile below. kRoundP: p is
-// written rounded to bf16 (the bf16 path's p·v operand), its sums add it
-// unrounded.
+// of this file. c0, visible, p: as for ScoreTile below. first: this is the
+// first tile of every row (key 0's panel of the first key block). kRoundP:
+// p is written rounded to bf16 (the bf16 path's p·v operand), its sums add
+// it unrounded.
 template <size_t kRows, bool kRoundP>
-HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visible,
+HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visible, bool first,
                             float* HWY_RESTRICT p, const LazyRows& rows) {
   const DF d;
   // Keys a row does not see become -inf: no part in the max, exp gives 0.
@@ -140,27 +165,31 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
       }
     }
   }
-  bool any_over;
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-  if constexpr (kLanes == 16) {
-    // One compare per vector: each ANDs (s <= limit) into a mask that the
-    // next takes as its write mask, where Or(Not(Le)) costs three (the mask
-    // operations run on a vector port). Layer 1.01-1.02x.
-    __mmask16 within = 0xFFFF;
-    HWY_UNROLL(16)
-    for (size_t r = 0; r < kRows; ++r) {
-      const VF row_limit = rows.Limit(r);
-      for (size_t v = 0; v < kNV; ++v) {
-        within = _mm512_mask_cmp_ps_mask(within, acc[r][v].raw, row_limit.raw, _CMP_LE_OQ);
-      }
-    }
-    any_over = within != 0xFFFF;
+  bool any_over = false;
+  if (first) {
+    FirstReferences<kRows>(acc, rows);
   } else {
-    any_over = TileOver<kRows>(acc, rows);
-  }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    if constexpr (kLanes == 16) {
+      // One compare per vector: each ANDs (s <= limit) into a mask that the
+      // next takes as its write mask, where Or(Not(Le)) costs three (the mask
+      // operations run on a vector port). Layer 1.01-1.02x.
+      __mmask16 within = 0xFFFF;
+      HWY_UNROLL(16)
+      for (size_t r = 0; r < kRows; ++r) {
+        const VF row_limit = rows.Limit(r);
+        for (size_t v = 0; v < kNV; ++v) {
+          within = _mm512_mask_cmp_ps_mask(within, acc[r][v].raw, row_limit.raw, _CMP_LE_OQ);
+        }
+      }
+      any_over = within != 0xFFFF;
+    } else {
+      any_over = TileOver<kRows>(acc, rows);
+    }
 #else
-  any_over = TileOver<kRows>(acc, rows);
+    any_over = TileOver<kRows>(acc, rows);
 #endif
+  }
   if (HWY_UNLIKELY(any_over)) {
     // The tile goes to the out-of-line raise through memory and comes back
     // from it: with the accumulators live across that call (which may
@@ -203,8 +232,8 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
 // them to the rows' sums.
 template <size_t kRows, bool kRoundP>
 HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bpanel,
-                          size_t dim, size_t c0, const size_t* visible, float* HWY_RESTRICT p,
-                          const LazyRows& rows) {
+                          size_t dim, size_t c0, const size_t* visible, bool first,
+                          float* HWY_RESTRICT p, const LazyRows& rows) {
   // No prefetching of the key panel: it is 64 steps (8 KiB at head_dim 64)
   // that every row tile of the block reads from L1 in turn, and the
   // prefetches took load slots from the broadcasts. The layer 1.02-1.04x
@@ -212,7 +241,7 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
   // L2, lost 1.5-3.5% without theirs.
   ComputeTile<kRows, 1, kRows, false>(
       ap, bpanel, dim, static_cast<ptrdiff_t>(dim), 0,
-      [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows, kRoundP>(acc, c0, visible, p, rows); });
+      [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows, kRoundP>(acc, c0, visible, first, p, rows); });
 }
 
 // p for the first m rows of a query block (q packed by PackA at q_pack)
@@ -221,6 +250,7 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
 // panel stays in L1 while the q tiles pass), skipping a tile none of whose
 // rows sees a key of the panel; p·v never reads those p. visible: per row
 // of the block, padded with zeros to whole tiles.
+// first_block: the block holds key 0, where every row's first tile is.
 // kRoundP: p written rounded to bf16 (SoftmaxTile).
 // Kept out of line: inlined into its caller (seen in peak_bench's
 // ScoreCeiling), GCC 12 kept the 24 accumulators in memory, storing them at
@@ -228,20 +258,22 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
 template <bool kRoundP = false>
 HWY_NOINLINE void ScoreProduct(const float* HWY_RESTRICT q_pack, size_t m,
                                const float* HWY_RESTRICT k_block, size_t dim, size_t keys,
-                               const size_t* visible, float* HWY_RESTRICT p, const LazyRows& rows) {
+                               const size_t* visible, bool first_block, float* HWY_RESTRICT p,
+                               const LazyRows& rows) {
   const size_t full = m / kMR * kMR, rest = m - full;
   for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
     const float* bpanel = k_block + c0 * dim;
+    const bool first = first_block && c0 == 0;
     for (size_t i0 = 0; i0 < full; i0 += kMR) {
       if (visible[i0 + kMR - 1] <= c0) continue;
       ScoreTile<kMR, kRoundP>(
-          q_pack + i0 * dim, bpanel, dim, c0, visible + i0, p + i0 * kKeyBlock,
+          q_pack + i0 * dim, bpanel, dim, c0, visible + i0, first, p + i0 * kKeyBlock,
           LazyRows{rows.state + i0, rows.sums + i0 * kLanes, rows.correction + i0});
     }
     if (rest == 0 || visible[m - 1] <= c0) continue;
     WithTileRows(TileRows(rest), [&](auto tile_rows) {
       ScoreTile<decltype(tile_rows)::value, kRoundP>(
-          q_pack + full * dim, bpanel, dim, c0, visible + full, p + full * kKeyBlock,
+          q_pack + full * dim, bpanel, dim, c0, visible + full, first, p + full * kKeyBlock,
           LazyRows{rows.state + full, rows.sums + full * kLanes, rows.correction + full});
     });
   }
