@@ -143,13 +143,13 @@ HWY_INLINE void FirstReferences(const VF (&acc)[kRows][kNV], const LazyRows& row
 }
 
 // The softmax of a finished tile of kRows rows, in registers: see the top
-// of this file. c0, visible, p: as for ScoreTile below. first: this is the
-// first tile of every row (key 0's panel of the first key block). kRoundP:
+// of this file. c0, visible, p: as for ScoreTile below. first_tile: this is
+// the first tile of every row (key 0's panel of the first key block). kRoundP:
 // p is written rounded to bf16 (the bf16 path's p·v operand), its sums add
 // it unrounded.
 template <size_t kRows, bool kRoundP>
-HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visible, bool first,
-                            float* HWY_RESTRICT p, const LazyRows& rows) {
+HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visible,
+                            bool first_tile, float* HWY_RESTRICT p, const LazyRows& rows) {
   const DF d;
   // Keys a row does not see become -inf: no part in the max, exp gives 0.
   // Rows see more keys further down, and padding rows none, so the first
@@ -166,7 +166,7 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
     }
   }
   bool any_over = false;
-  if (first) {
+  if (first_tile) {
     FirstReferences<kRows>(acc, rows);
   } else {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
