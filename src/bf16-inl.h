@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "bf16.h"
+#include "gemm-inl.h"
 #include "gemm_bf16.h"
 #include "hwy/highway.h"
 
@@ -83,46 +84,81 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> LoadBf16Bits(DF /*df*/,
 inline uint16_t Bf16Pattern(float f) { return ::mhsa::FloatToBf16(f); }
 inline uint16_t Bf16Pattern(uint16_t h) { return h; }
 
-// Rows [0, n) of B, each k long (row j at src + j * row_stride, any sign),
-// into the packed layout [ceil(n / 32)][ceil(k / 2)][32][2] (B given as
-// rows: k in q·kᵀ), rounded to bf16. Padding rows and the odd step are zero.
-// Each row is rounded in vectors into a small buffer of bf16 pairs, then
-// its pairs are stored 32 pairs apart (one 32-bit word per pair).
-template <typename T>
-void PackBf16RowsStrided(const T* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, size_t k,
-                         uint16_t* HWY_RESTRICT dst) {
-  const hn::ScalableTag<float> df;
-  const hn::RebindToSigned<decltype(df)> di;
-  const hn::Rebind<uint16_t, decltype(df)> du16;
-  const size_t N = hn::Lanes(df);
+#if MHSA_TRANSPOSE_ROWS
+// The pair words (two bf16 steps, the even one in the low half) of steps
+// [0, 2 * Lanes) of a row: float steps rounded, then their even and odd
+// lanes gathered and joined; bf16 steps are already the words in memory.
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> PairWords(DF df, const float* HWY_RESTRICT row) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto lo = LoadBf16Bits(df, row), hi = LoadBf16Bits(df, row + hn::Lanes(df));
+  return hn::Or(hn::ConcatEven(du, hi, lo), hn::ShiftLeft<16>(hn::ConcatOdd(du, hi, lo)));
+}
+template <class DF>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> PairWords(DF /*df*/,
+                                                       const uint16_t* HWY_RESTRICT row) {
+  const hn::RebindToUnsigned<DF> du;
+  return hn::LoadU(du, reinterpret_cast<const uint32_t*>(row));
+}
+#endif  // MHSA_TRANSPOSE_ROWS
+
+// Rows [0, n) of a matrix, each k long (row j at src + j * row_stride, any
+// sign), as k-pair panels of W rows, rounded to bf16:
+//   dst: [ceil(n / W)][ceil(k / 2)][W][2], padding rows and the odd step 0.
+// The layout of packed B (W = kBf16Panel: k in q·kᵀ) and of the dot
+// kernels' packed A (W = their MR). Four rows at a time, 2 * Lanes steps at
+// a time, become pair words transposed in registers (StoreTransposedFour):
+// the word of pair q of row r goes W words after that of pair q - 1, and
+// one word per store was a third of the bf16 prefill's time at T=128 on
+// AVX3_BF16. Other rows and steps are packed one pair at a time.
+template <size_t W, typename T>
+void PackPairRows(const T* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, size_t k,
+                  uint16_t* HWY_RESTRICT dst) {
   const size_t pairs = (k + 1) / 2;
-  constexpr size_t kChunk = 256;  // Steps per pass through the buffer (even).
-  HWY_ALIGN uint16_t buffer[kChunk + hn::MaxLanes(df)];
-  const size_t panels = (n + kBf16Panel - 1) / kBf16Panel;
-  for (size_t panel = 0; panel < panels; ++panel) {
-    uint16_t* out = dst + panel * pairs * 2 * kBf16Panel;
-    for (size_t r = 0; r < kBf16Panel; ++r) {
-      const size_t j = panel * kBf16Panel + r;
-      if (j >= n) {
-        for (size_t q = 0; q < pairs; ++q) std::memset(out + (q * kBf16Panel + r) * 2, 0, 4);
+  size_t vector_pairs = 0;  // Pairs of the rows in fours moved in vectors.
+#if MHSA_TRANSPOSE_ROWS
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  if constexpr (W % 4 == 0) vector_pairs = k / (2 * N) * N;
+#endif
+  for (size_t i0 = 0; i0 < n; i0 += W) {
+    uint16_t* HWY_RESTRICT panel = dst + i0 * pairs * 2;
+    const size_t valid = std::min(W, n - i0);
+    const T* first = src + static_cast<ptrdiff_t>(i0) * row_stride;
+    const size_t grouped = vector_pairs > 0 ? valid / 4 * 4 : 0;
+#if MHSA_TRANSPOSE_ROWS
+    for (size_t r = 0; r < grouped; r += 4) {
+      const T* row = first + static_cast<ptrdiff_t>(r) * row_stride;
+      for (size_t q = 0; q < vector_pairs; q += N) {
+        const T* at = row + 2 * q;
+        StoreTransposedFour<W>(hn::BitCast(df, PairWords(df, at)),
+                               hn::BitCast(df, PairWords(df, at + row_stride)),
+                               hn::BitCast(df, PairWords(df, at + 2 * row_stride)),
+                               hn::BitCast(df, PairWords(df, at + 3 * row_stride)),
+                               reinterpret_cast<float*>(panel + (q * W + r) * 2));
+      }
+    }
+#endif
+    for (size_t r = 0; r < W; ++r) {
+      uint16_t* HWY_RESTRICT out = panel + r * 2;
+      if (r >= valid) {
+        for (size_t q = 0; q < pairs; ++q) out[q * W * 2] = out[q * W * 2 + 1] = 0;
         continue;
       }
-      const T* row = src + static_cast<ptrdiff_t>(j) * row_stride;
-      for (size_t p0 = 0; p0 < k; p0 += kChunk) {
-        const size_t count = std::min(kChunk, k - p0);
-        size_t p = 0;
-        for (; p + N <= count; p += N) {
-          const auto bits = hn::BitCast(di, LoadBf16Bits(df, row + p0 + p));
-          hn::StoreU(hn::DemoteTo(du16, bits), du16, buffer + p);
-        }
-        for (; p < count; ++p) buffer[p] = Bf16Pattern(row[p0 + p]);
-        if (count % 2 != 0) buffer[count] = 0;  // The odd step's pad.
-        for (size_t q = 0; q < (count + 1) / 2; ++q) {
-          std::memcpy(out + ((p0 / 2 + q) * kBf16Panel + r) * 2, buffer + 2 * q, 4);
-        }
+      const T* row = first + static_cast<ptrdiff_t>(r) * row_stride;
+      for (size_t q = r < grouped ? vector_pairs : 0; q < pairs; ++q) {
+        out[q * W * 2] = Bf16Pattern(row[2 * q]);
+        out[q * W * 2 + 1] = 2 * q + 1 < k ? Bf16Pattern(row[2 * q + 1]) : uint16_t{0};
       }
     }
   }
+}
+
+// Rows [0, n) of B (k in q·kᵀ) into the packed layout of gemm_bf16.h.
+template <typename T>
+void PackBf16RowsStrided(const T* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, size_t k,
+                         uint16_t* HWY_RESTRICT dst) {
+  PackPairRows<kBf16Panel>(src, row_stride, n, k, dst);
 }
 
 // Steps [0, k) of B given as [k][n] (step p at src + p * step_stride, any

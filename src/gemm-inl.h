@@ -109,21 +109,16 @@ HWY_INLINE void StoreBlock(VF v, float* HWY_RESTRICT dst) {
 #endif
 }
 
-// Rows r0 .. r0+3 of a row-major source (row stride `ld`), steps [p, p +
-// kLanes), times vs, into a panel of width W at panel + p * W + lane: each
-// step's four values are one block store. Loads whole rows' vectors and
-// transposes 4 x 4 within each 128-bit block (interleaving pairs, then
-// pairs of pairs), so that a vector of 16 steps costs four loads, eight
-// shuffles and sixteen block stores instead of sixteen scattered scalars.
+// Four rows' vectors a, b, c, e (lane p of each: that row's step p) into a
+// panel of width W: step p's four values at out + p * W, one block store
+// each. Transposes 4 x 4 within each 128-bit block (interleaving pairs,
+// then pairs of pairs): eight shuffles and kLanes block stores for 4 x
+// kLanes values instead of scattered scalars. The lanes are moved, never
+// computed on: any 32-bit patterns pass unchanged (the bf16 packers' pairs).
 template <size_t W>
-HWY_INLINE void TransposeFourRows(const float* HWY_RESTRICT r0, ptrdiff_t ld, VF vs,
-                                  float* HWY_RESTRICT out) {
+HWY_INLINE void StoreTransposedFour(VF a, VF b, VF c, VF e, float* HWY_RESTRICT out) {
   const DF d;
   const hn::Repartition<uint64_t, DF> du;
-  const VF a = hn::Mul(hn::LoadU(d, r0), vs);
-  const VF b = hn::Mul(hn::LoadU(d, r0 + ld), vs);
-  const VF c = hn::Mul(hn::LoadU(d, r0 + 2 * ld), vs);
-  const VF e = hn::Mul(hn::LoadU(d, r0 + 3 * ld), vs);
   // Per block: ab_lo = a0 b0 a1 b1, cd_lo = c0 d0 c1 d1, ab_hi, cd_hi for 2, 3.
   const auto ab_lo = hn::BitCast(du, hn::InterleaveLower(d, a, b));
   const auto cd_lo = hn::BitCast(du, hn::InterleaveLower(d, c, e));
@@ -142,6 +137,18 @@ HWY_INLINE void TransposeFourRows(const float* HWY_RESTRICT r0, ptrdiff_t ld, VF
       StoreBlock<3>(step[j], out + (12 + j) * W);
     }
   }
+}
+
+// Rows r0 .. r0+3 of a row-major source (row stride `ld`), steps [p, p +
+// kLanes), times vs, into a panel of width W at panel + p * W + lane: four
+// loads, then StoreTransposedFour.
+template <size_t W>
+HWY_INLINE void TransposeFourRows(const float* HWY_RESTRICT r0, ptrdiff_t ld, VF vs,
+                                  float* HWY_RESTRICT out) {
+  const DF d;
+  StoreTransposedFour<W>(hn::Mul(hn::LoadU(d, r0), vs), hn::Mul(hn::LoadU(d, r0 + ld), vs),
+                         hn::Mul(hn::LoadU(d, r0 + 2 * ld), vs),
+                         hn::Mul(hn::LoadU(d, r0 + 3 * ld), vs), out);
 }
 #endif  // MHSA_TRANSPOSE_ROWS
 

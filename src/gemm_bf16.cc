@@ -26,6 +26,14 @@ void Bf16Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, siz
   Bf16TileProduct(static_cast<const float*>(ap), m, bp, b_pairs, n, k, c, ldc, accumulate, diag);
 }
 
+// The vdpbf16ps kernel's A, on this target's vectors.
+void PairPackAF32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
+  PackPairRows<kAvx512Bf16MR>(a, static_cast<ptrdiff_t>(lda), m, k, static_cast<uint16_t*>(dst));
+}
+void PairPackABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
+  PackPairRows<kAvx512Bf16MR>(a, static_cast<ptrdiff_t>(lda), m, k, static_cast<uint16_t*>(dst));
+}
+
 // B packed on this target's vectors, by the packers the attention uses for
 // k and v (bf16-inl.h): B given as rows (ldb apart) or as [k][n].
 void PackBRowsF32(const float* b, size_t ldb, size_t n, size_t k, uint16_t* dst) {
@@ -73,6 +81,8 @@ HWY_AFTER_NAMESPACE();
 namespace mhsa {
 
 HWY_EXPORT(HwyBf16Kernel);
+HWY_EXPORT(PairPackAF32);
+HWY_EXPORT(PairPackABf16);
 HWY_EXPORT(PackBRowsF32);
 HWY_EXPORT(PackBRowsBf16);
 HWY_EXPORT(PackBColsF32);
@@ -96,6 +106,13 @@ Bf16Instructions FromEnvironment() {
 }
 
 }  // namespace
+
+void PackAvx512Bf16AF32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
+  MHSA_DISPATCH(PairPackAF32)(a, lda, m, k, dst);
+}
+void PackAvx512Bf16ABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
+  MHSA_DISPATCH(PairPackABf16)(a, lda, m, k, dst);
+}
 
 Bf16Instructions AllowedBf16Instructions() {
   int level = allowed.load(std::memory_order_relaxed);

@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "bf16_pack.h"
 #include "hwy/base.h"
 
 #define MHSA_TARGET_AVX512BF16 \
@@ -46,7 +45,7 @@ namespace {
 // accumulation chains cover latency (~8.5 cycles) x throughput (0.5/cycle)
 // several times over; 12 rows is also the float AVX3 kernel's MR, so kMC (96)
 // splits into whole panels.
-constexpr size_t kMR = 12;
+constexpr size_t kMR = kAvx512Bf16MR;
 constexpr size_t kNV = 2;  // zmm vectors per 32-column panel row.
 static_assert(kMR * kNV + kNV <= 32, "accumulators and B vectors fit the zmm file");
 static_assert(kNV * 16 == kBf16Panel, "a panel row is two zmm");
@@ -164,8 +163,8 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
 }  // namespace
 
 const Bf16Kernel& Avx512Bf16Kernel() {
-  static const Bf16Kernel kernel{
-      "AVX3_BF16", kMR, 2, 2, &PackAPairs<kMR, float>, &PackAPairs<kMR, uint16_t>, &Tiles};
+  static const Bf16Kernel kernel{"AVX3_BF16",          kMR,   2, 2, &PackAvx512Bf16AF32,
+                                 &PackAvx512Bf16ABf16, &Tiles};
   return kernel;
 }
 

@@ -217,6 +217,54 @@ TEST(Bf16Packing, LayoutFromEverySource) {
   }
 }
 
+using Bf16PairPackingTest = test::PerTarget;
+
+// The dot-product kernel's A packing (vdpbf16ps, BFDOT), on every SIMD
+// target's vectors, from the layout's definition: [i/mr][p/2][i%mr][p%2] =
+// A[i][p] as FloatToBf16 rounds it (a bf16 source as it is), zero past m
+// and k. Rows in fours and steps in vectors take the transposes, the rest
+// one pair at a time: sizes on both sides of both; values of every class
+// (ties, NaN, a signalling NaN, infinities, subnormals).
+TEST_P(Bf16PairPackingTest, DotKernelAFromItsDefinition) {
+#if defined(__x86_64__)
+  const Bf16Kernel* kernel = Bf16InstructionKernel(HWY_AVX3, Bf16Instructions::kDot);
+#elif defined(__aarch64__)
+  const Bf16Kernel* kernel = Bf16InstructionKernel(HWY_NEON, Bf16Instructions::kDot);
+#else
+  const Bf16Kernel* kernel = nullptr;
+#endif
+  if (kernel == nullptr) GTEST_SKIP() << "no dot-product kernel in this build";
+  ASSERT_EQ(kernel->k_multiple, 2u);
+  ASSERT_EQ(kernel->a_element_bytes, sizeof(uint16_t));
+  const uint32_t specials[] = {0x3F808000, 0x3F818000, 0xBF818000, 0x7F800000, 0xFF800000,
+                               0x7F7FFFFF, 0x7F800001, 0xFFC00000, 0x00008000, 0x80018000};
+  const size_t mr = kernel->mr;
+  for (size_t m : {1u, 3u, 4u, 12u, 13u, 27u, 64u}) {
+    for (size_t k : {1u, 2u, 5u, 31u, 32u, 33u, 64u, 65u, 256u}) {
+      const size_t lda = k + 3, pairs = (k + 1) / 2;
+      std::vector<float> a = test::Random(m * lda, static_cast<uint32_t>(m * 1000 + k));
+      for (size_t i = 0; i < m * lda; i += 7)
+        a[i] = FromBits(specials[i / 7 % std::size(specials)]);
+      std::vector<uint16_t> a_bf16(a.size());
+      FloatToBf16(a.data(), a_bf16.data(), a.size());
+      const size_t size = kernel->PackedABytes(m, k) / sizeof(uint16_t);
+      std::vector<uint16_t> want(size, 0);
+      for (size_t i = 0; i < m; ++i) {
+        for (size_t p = 0; p < k; ++p) {
+          want[((i / mr * pairs + p / 2) * mr + i % mr) * 2 + p % 2] = FloatToBf16(a[i * lda + p]);
+        }
+      }
+      std::vector<uint16_t> got(size, 0xFFFF);
+      kernel->pack_a_f32(a.data(), lda, m, k, got.data());
+      ASSERT_EQ(got, want) << "float source, m=" << m << " k=" << k;
+      std::fill(got.begin(), got.end(), 0xFFFF);
+      kernel->pack_a_bf16(a_bf16.data(), lda, m, k, got.data());
+      ASSERT_EQ(got, want) << "bf16 source, m=" << m << " k=" << k;
+    }
+  }
+}
+MHSA_INSTANTIATE_PER_TARGET(Bf16PairPackingTest);
+
 // AMX's A packing rounds every kind of value as FloatToBf16 does: its fast
 // conversion (vcvtne2ps2bf16) rounds to nearest even and quiets NaN alike
 // but reads subnormals as zero, so 32 floats holding one take the integer
