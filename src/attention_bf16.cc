@@ -9,8 +9,11 @@
 //    vdpbf16ps or BFDOT), q and p packed (rounded) into its A layout, k and
 //    v packed once per task into the shared B layout. Diagonal tiles stop
 //    each row at its own last key, as the kernels' `diag` promises, so a
-//    NaN in a future value cannot leak. Where the chosen kernel widens (no
-//    bf16 instructions), the float path's flash runs instead on the same
+//    NaN in a future value cannot leak. On vdpbf16ps (AVX3_BF16) the
+//    scores and their softmax stay in registers, as in the float path's
+//    tiles (DotScoreProduct); the other kernels write the scores and take
+//    the softmax row by row. Where the chosen kernel widens (no bf16
+//    instructions), the float path's flash runs instead on the same
 //    rounded values (FlashGroupBf16Values, attention.cc).
 //  - Decode (at most kDecodeRows query rows per K/V group): each key and
 //    value row is read once, in place, as bf16 widened to float (or float
@@ -23,20 +26,153 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "attention-inl.h"
 #include "attention.h"
 #include "bf16-inl.h"
 #include "decode-inl.h"
+#include "flash_tile-inl.h"
 #include "hwy/highway.h"
 #include "softmax-inl.h"
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+#include <immintrin.h>
+#endif
 
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 
 // ------------------------------------------------------------------- flash
+
+// Writes the finished rows [i0, i0 + rows) of query head `head` of a
+// block (FinishRow), from their accumulators acc ([rows][head_dim]).
+void FinishRows(const GroupTask& t, size_t head, size_t i0, size_t rows, const size_t* limit,
+                const OnlineRow* state, const float* acc) {
+  float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
+  for (size_t r = 0; r < rows; ++r) {
+    FinishRow(acc + r * t.head_dim, state[r], limit[r] > 0, t.head_dim,
+              out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos, t.Lse(head, i0 + r));
+  }
+}
+
+#undef MHSA_DOT_TILES  // Defined once per target.
+#undef MHSA_DOT_TILE_ATTR
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// The score tiles of the vdpbf16ps kernel (AVX3_BF16) with their softmax in
+// registers: the float path's ScoreProduct (flash_tile-inl.h) with q·kᵀ on
+// vdpbf16ps. Compiled for this AVX-512 target plus AVX512_BF16 (the
+// Highway functions inline into it), run only where that kernel serves.
+#define MHSA_DOT_TILES 1
+#define MHSA_DOT_TILE_ATTR __attribute__((target("avx512bf16")))
+static_assert(kMR == kAvx512Bf16MR && kNV == 2, "the float tile's shape is the dot kernel's");
+
+// One tile of kRows query rows (their k-pair panel at ap: [kp][kMR][2]) and
+// the kPanel keys of one key panel (bpanel: [kp][32][2]), then SoftmaxTile:
+// p written to p + r * kKeyBlock + c0 + j, unrounded (the packing of p for
+// p·v rounds it), and added to the rows' sums.
+template <size_t kRows>
+MHSA_DOT_TILE_ATTR HWY_INLINE void DotScoreTile(const uint16_t* HWY_RESTRICT ap,
+                                                const uint16_t* HWY_RESTRICT bpanel, size_t kp,
+                                                size_t c0, const size_t* visible, bool first_tile,
+                                                float* HWY_RESTRICT p, const LazyRows& rows) {
+  VF acc[kRows][kNV];
+  HWY_UNROLL(16)
+  for (size_t r = 0; r < kRows; ++r) {
+    for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(DF());
+  }
+  for (size_t q = 0; q < kp; ++q) {
+    const auto b0 = (__m512bh)_mm512_loadu_si512(bpanel + q * 2 * kPanel);
+    const auto b1 = (__m512bh)_mm512_loadu_si512(bpanel + q * 2 * kPanel + kPanel);
+    const uint16_t* HWY_RESTRICT aq = ap + q * 2 * kMR;
+    HWY_UNROLL(16)
+    for (size_t r = 0; r < kRows; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, aq + 2 * r, sizeof(pair));
+      const auto a = (__m512bh)_mm512_set1_epi32(pair);
+      acc[r][0].raw = _mm512_dpbf16_ps(acc[r][0].raw, b0, a);
+      acc[r][1].raw = _mm512_dpbf16_ps(acc[r][1].raw, b1, a);
+    }
+  }
+  SoftmaxTile<kRows, false>(acc, c0, visible, first_tile, p, rows);
+}
+
+// p for the first m rows of a query block (q packed by the kernel at
+// q_pack) against one key block (k_block, packed B, panels of kp k-pairs),
+// as ScoreProduct: panel by panel, skipping tiles none of whose rows sees
+// a key of the panel (p·v, whose rows stop at their own keys, never reads
+// them). Out of line, as ScoreProduct, for its registers.
+MHSA_DOT_TILE_ATTR HWY_NOINLINE void DotScoreProduct(const uint16_t* HWY_RESTRICT q_pack, size_t m,
+                                                     const uint16_t* HWY_RESTRICT k_block,
+                                                     size_t kp, size_t keys, const size_t* visible,
+                                                     bool first_block, float* HWY_RESTRICT p,
+                                                     const LazyRows& rows) {
+  const size_t full = m / kMR * kMR, rest = m - full;
+  for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
+    const uint16_t* bpanel = k_block + c0 / kPanel * kp * 2 * kPanel;
+    const bool first = first_block && c0 == 0;
+    for (size_t i0 = 0; i0 < full; i0 += kMR) {
+      if (visible[i0 + kMR - 1] <= c0) continue;
+      DotScoreTile<kMR>(q_pack + i0 * 2 * kp, bpanel, kp, c0, visible + i0, first,
+                        p + i0 * kKeyBlock,
+                        LazyRows{rows.state + i0, rows.sums + i0 * kLanes, rows.correction + i0});
+    }
+    if (rest == 0 || visible[m - 1] <= c0) continue;
+    WithTileRows(TileRows(rest), [&](auto tile_rows) {
+      DotScoreTile<decltype(tile_rows)::value>(
+          q_pack + full * 2 * kp, bpanel, kp, c0, visible + full, first, p + full * kKeyBlock,
+          LazyRows{rows.state + full, rows.sums + full * kLanes, rows.correction + full});
+    });
+  }
+}
+
+// Whether the kernel is the one DotScoreProduct stands in for.
+bool DotTiles(const Bf16Kernel& kernel) { return kernel.tiles == Avx512Bf16Kernel().tiles; }
+
+// The key blocks of one query block (rows [i0, i0 + rows), their key
+// limits) on the vdpbf16ps kernel with fused score tiles: p from
+// DotScoreProduct, packed (rounded) by the kernel, then p·v on its tiles,
+// each row stopping at its own keys. Leaves each row's reference, sum and
+// bad flag in state, as the passes of FlashBlockBf16 do.
+void DotKeyBlocks(const GroupTask& t, size_t i0, size_t rows, const size_t* limit,
+                  size_t keys_packed, const FlashBf16Scratch& s, OnlineRow* state) {
+  const Bf16Kernel& kernel = *t.bf16_kernel;
+  const size_t dim = t.head_dim, k_pairs = (dim + 1) / 2, v_pairs = (keys_packed + 1) / 2;
+  // Per row of the block, padded with rows that see nothing: the last
+  // rows' short tile (TileRows) may reach past `rows`, never past the block.
+  HWY_ALIGN float sums[kBf16QueryBlock * kLanes] = {};
+  float correction[kBf16QueryBlock];
+  size_t visible[kBf16QueryBlock];
+  for (size_t r = rows; r < kBf16QueryBlock; ++r) state[r] = OnlineRow();
+  const LazyRows lazy{state, sums, correction};
+  const size_t key_end = limit[rows - 1];
+  const auto* q_pack = static_cast<const uint16_t*>(s.q_pack);
+  for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
+    const size_t keys = std::min(kKeyBlock, key_end - j0);
+    for (size_t r = 0; r < kBf16QueryBlock; ++r) {
+      visible[r] = r >= rows || limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
+      correction[r] = 1.0f;
+    }
+    DotScoreProduct(q_pack, rows, s.k_pack + j0 / kBf16Panel * k_pairs * 2 * kBf16Panel, k_pairs,
+                    keys, visible, j0 == 0, s.scores, lazy);
+    for (size_t r = 0; r < rows; ++r) {
+      if (correction[r] != 1.0f) ScaleRow(s.acc + r * dim, dim, correction[r]);
+    }
+    // p rounded to bf16 by the kernel's packing; the sums added it before.
+    kernel.pack_a_f32(s.scores, kKeyBlock, rows, keys, s.p_pack);
+    const ptrdiff_t diag =
+        t.causal ? static_cast<ptrdiff_t>(i0 + t.kv_len + 1) - static_cast<ptrdiff_t>(t.q_len + j0)
+                 : std::numeric_limits<ptrdiff_t>::max() / 2;
+    kernel.tiles(s.p_pack, rows, s.v_pack + j0 / 2 * 2 * kBf16Panel, v_pairs, dim, keys, s.acc, dim,
+                 /*accumulate=*/true, diag);
+  }
+  for (size_t r = 0; r < rows; ++r) state[r].sum = lazy.RowSum(r);
+}
+#else
+#define MHSA_DOT_TILES 0
+#endif
 
 // One block of `rows` query rows (first row i0) of query head `head` in the
 // group, against keys packed in s.k_pack / s.v_pack (keys_packed of them).
@@ -59,6 +195,13 @@ void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, siz
   const size_t key_end = limit[rows - 1];  // Limits grow with the row.
   const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
   const size_t k_pairs = (dim + 1) / 2, v_pairs = (keys_packed + 1) / 2;
+#if MHSA_DOT_TILES
+  if (DotTiles(kernel)) {
+    DotKeyBlocks(t, i0, rows, limit, keys_packed, s, state);
+    FinishRows(t, head, i0, rows, limit, state, s.acc);
+    return;
+  }
+#endif
   for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
     const size_t keys = std::min(kKeyBlock, key_end - j0);
     // scores = q_block · k_blockᵀ: [rows][keys], row stride kKeyBlock. The
@@ -83,11 +226,7 @@ void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, siz
     kernel.tiles(s.p_pack, rows, s.v_pack + j0 / 2 * 2 * kBf16Panel, v_pairs, dim, keys, s.acc, dim,
                  /*accumulate=*/true, diag);
   }
-  float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
-  for (size_t r = 0; r < rows; ++r) {
-    FinishRow(s.acc + r * dim, state[r], limit[r] > 0, dim,
-              out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos, t.Lse(head, i0 + r));
-  }
+  FinishRows(t, head, i0, rows, limit, state, s.acc);
 }
 
 // The flash path of one group task: query blocks [block_begin, block_end)
