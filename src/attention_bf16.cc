@@ -66,18 +66,22 @@ void FinishRows(const GroupTask& t, size_t head, size_t i0, size_t rows, const s
 // vdpbf16ps. Compiled for this AVX-512 target plus AVX512_BF16 (the
 // Highway functions inline into it), run only where that kernel serves.
 #define MHSA_DOT_TILES 1
-#define MHSA_DOT_TILE_ATTR __attribute__((target("avx512bf16")))
+// The whole target string: clang's function attribute replaces the one
+// that HWY_BEFORE_NAMESPACE applies, where GCC adds to it.
+#define MHSA_DOT_TILE_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
 static_assert(kMR == kAvx512Bf16MR && kNV == 2, "the float tile's shape is the dot kernel's");
 
 // One tile of kRows query rows (their k-pair panel at ap: [kp][kMR][2]) and
 // the kPanel keys of one key panel (bpanel: [kp][32][2]), then SoftmaxTile:
 // p written to p + r * kKeyBlock + c0 + j, unrounded (the packing of p for
 // p·v rounds it), and added to the rows' sums.
+// Out of line (the only code with vdpbf16ps here): the caller dispatches
+// on the tile height through a lambda, which clang would not inline it into.
 template <size_t kRows>
-MHSA_DOT_TILE_ATTR HWY_INLINE void DotScoreTile(const uint16_t* HWY_RESTRICT ap,
-                                                const uint16_t* HWY_RESTRICT bpanel, size_t kp,
-                                                size_t c0, const size_t* visible, bool first_tile,
-                                                float* HWY_RESTRICT p, const LazyRows& rows) {
+MHSA_DOT_TILE_ATTR HWY_NOINLINE void DotScoreTile(const uint16_t* HWY_RESTRICT ap,
+                                                  const uint16_t* HWY_RESTRICT bpanel, size_t kp,
+                                                  size_t c0, const size_t* visible, bool first_tile,
+                                                  float* HWY_RESTRICT p, const LazyRows& rows) {
   VF acc[kRows][kNV];
   HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
@@ -103,12 +107,11 @@ MHSA_DOT_TILE_ATTR HWY_INLINE void DotScoreTile(const uint16_t* HWY_RESTRICT ap,
 // q_pack) against one key block (k_block, packed B, panels of kp k-pairs),
 // as ScoreProduct: panel by panel, skipping tiles none of whose rows sees
 // a key of the panel (p·v, whose rows stop at their own keys, never reads
-// them). Out of line, as ScoreProduct, for its registers.
-MHSA_DOT_TILE_ATTR HWY_NOINLINE void DotScoreProduct(const uint16_t* HWY_RESTRICT q_pack, size_t m,
-                                                     const uint16_t* HWY_RESTRICT k_block,
-                                                     size_t kp, size_t keys, const size_t* visible,
-                                                     bool first_block, float* HWY_RESTRICT p,
-                                                     const LazyRows& rows) {
+// them).
+void DotScoreProduct(const uint16_t* HWY_RESTRICT q_pack, size_t m,
+                     const uint16_t* HWY_RESTRICT k_block, size_t kp, size_t keys,
+                     const size_t* visible, bool first_block, float* HWY_RESTRICT p,
+                     const LazyRows& rows) {
   const size_t full = m / kMR * kMR, rest = m - full;
   for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
     const uint16_t* bpanel = k_block + c0 / kPanel * kp * 2 * kPanel;

@@ -476,7 +476,10 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
   }
   if (rest == 0) return;
   const float* a_tile = kRowStride == 1 ? ap + full * k : ap + full * row_stride;
-  const auto [steps, tile_diag] = tile_steps(full, rest - 1);
+  // Plain variables: a lambda may not capture structured bindings (C++17).
+  const std::pair<size_t, ptrdiff_t> last = tile_steps(full, rest - 1);
+  const size_t steps = last.first;
+  const ptrdiff_t tile_diag = last.second;
   WithTileRows(TileRows(rest), [&](auto rows) {
     for (size_t j0 = 0; j0 < n; j0 += kPanel) {
       TileColumn<decltype(rows)::value, kRowStride>(
