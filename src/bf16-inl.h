@@ -102,6 +102,33 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> PairWords(DF /*df*/,
 }
 #endif  // MHSA_TRANSPOSE_ROWS
 
+// Steps [0, count) of one row as bf16 pairs, pair q at out + q * W * 2
+// (the odd step of an odd count zero): rounded in vectors into a buffer,
+// then stored a 32-bit word at a time. The rows and steps PackPairRows
+// does not move in fours.
+template <typename T>
+void PackPairsOfRow(const T* HWY_RESTRICT row, size_t count, uint16_t* HWY_RESTRICT out, size_t W) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<uint16_t, decltype(df)> du16;
+  const size_t N = hn::Lanes(df);
+  constexpr size_t kChunk = 256;  // Steps per pass through the buffer (even).
+  HWY_ALIGN uint16_t buffer[kChunk + hn::MaxLanes(df)];
+  for (size_t p0 = 0; p0 < count; p0 += kChunk) {
+    const size_t n = std::min(kChunk, count - p0);
+    size_t p = 0;
+    for (; p + N <= n; p += N) {
+      const auto bits = hn::BitCast(di, LoadBf16Bits(df, row + p0 + p));
+      hn::StoreU(hn::DemoteTo(du16, bits), du16, buffer + p);
+    }
+    for (; p < n; ++p) buffer[p] = Bf16Pattern(row[p0 + p]);
+    if (n % 2 != 0) buffer[n] = 0;  // The odd step's pad.
+    for (size_t q = 0; q < (n + 1) / 2; ++q) {
+      std::memcpy(out + (p0 / 2 + q) * W * 2, buffer + 2 * q, 4);
+    }
+  }
+}
+
 // Rows [0, n) of a matrix, each k long (row j at src + j * row_stride, any
 // sign), as k-pair panels of W rows, rounded to bf16:
 //   dst: [ceil(n / W)][ceil(k / 2)][W][2], padding rows and the odd step 0.
@@ -110,7 +137,7 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> PairWords(DF /*df*/,
 // a time, become pair words transposed in registers (StoreTransposedFour):
 // the word of pair q of row r goes W words after that of pair q - 1, and
 // one word per store was a third of the bf16 prefill's time at T=128 on
-// AVX3_BF16. Other rows and steps are packed one pair at a time.
+// AVX3_BF16. Other rows and steps take PackPairsOfRow.
 template <size_t W, typename T>
 void PackPairRows(const T* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, size_t k,
                   uint16_t* HWY_RESTRICT dst) {
@@ -146,10 +173,8 @@ void PackPairRows(const T* HWY_RESTRICT src, ptrdiff_t row_stride, size_t n, siz
         continue;
       }
       const T* row = first + static_cast<ptrdiff_t>(r) * row_stride;
-      for (size_t q = r < grouped ? vector_pairs : 0; q < pairs; ++q) {
-        out[q * W * 2] = Bf16Pattern(row[2 * q]);
-        out[q * W * 2 + 1] = 2 * q + 1 < k ? Bf16Pattern(row[2 * q + 1]) : uint16_t{0};
-      }
+      const size_t q0 = r < grouped ? vector_pairs : 0;
+      PackPairsOfRow(row + 2 * q0, k - 2 * q0, out + q0 * W * 2, W);
     }
   }
 }
