@@ -26,12 +26,23 @@ void Bf16Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, siz
   Bf16TileProduct(static_cast<const float*>(ap), m, bp, b_pairs, n, k, c, ldc, accumulate, diag);
 }
 
-// The vdpbf16ps kernel's A, on this target's vectors.
-void PairPackAF32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
-  PackPairRows<kAvx512Bf16MR>(a, static_cast<ptrdiff_t>(lda), m, k, static_cast<uint16_t*>(dst));
+// The dot-product kernels' A (k-pair panels of kMR rows), on this
+// target's vectors.
+template <size_t kMR, typename T>
+void PairPackA(const T* a, size_t lda, size_t m, size_t k, void* dst) {
+  PackPairRows<kMR>(a, static_cast<ptrdiff_t>(lda), m, k, static_cast<uint16_t*>(dst));
 }
-void PairPackABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
-  PackPairRows<kAvx512Bf16MR>(a, static_cast<ptrdiff_t>(lda), m, k, static_cast<uint16_t*>(dst));
+void PairPackA12F32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
+  PairPackA<kAvx512Bf16MR>(a, lda, m, k, dst);
+}
+void PairPackA12Bf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
+  PairPackA<kAvx512Bf16MR>(a, lda, m, k, dst);
+}
+void PairPackA3F32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
+  PairPackA<kNeonBf16MR>(a, lda, m, k, dst);
+}
+void PairPackA3Bf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
+  PairPackA<kNeonBf16MR>(a, lda, m, k, dst);
 }
 
 // B packed on this target's vectors, by the packers the attention uses for
@@ -81,8 +92,10 @@ HWY_AFTER_NAMESPACE();
 namespace mhsa {
 
 HWY_EXPORT(HwyBf16Kernel);
-HWY_EXPORT(PairPackAF32);
-HWY_EXPORT(PairPackABf16);
+HWY_EXPORT(PairPackA12F32);
+HWY_EXPORT(PairPackA12Bf16);
+HWY_EXPORT(PairPackA3F32);
+HWY_EXPORT(PairPackA3Bf16);
 HWY_EXPORT(PackBRowsF32);
 HWY_EXPORT(PackBRowsBf16);
 HWY_EXPORT(PackBColsF32);
@@ -108,10 +121,16 @@ Bf16Instructions FromEnvironment() {
 }  // namespace
 
 void PackAvx512Bf16AF32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
-  MHSA_DISPATCH(PairPackAF32)(a, lda, m, k, dst);
+  MHSA_DISPATCH(PairPackA12F32)(a, lda, m, k, dst);
 }
 void PackAvx512Bf16ABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
-  MHSA_DISPATCH(PairPackABf16)(a, lda, m, k, dst);
+  MHSA_DISPATCH(PairPackA12Bf16)(a, lda, m, k, dst);
+}
+void PackNeonBf16AF32(const float* a, size_t lda, size_t m, size_t k, void* dst) {
+  MHSA_DISPATCH(PairPackA3F32)(a, lda, m, k, dst);
+}
+void PackNeonBf16ABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst) {
+  MHSA_DISPATCH(PairPackA3Bf16)(a, lda, m, k, dst);
 }
 
 Bf16Instructions AllowedBf16Instructions() {

@@ -223,13 +223,17 @@ ScratchNeeds GemmBf16Needs();
 void GemmBf16WithScratch(const Bf16Kernel& kernel, const float* a, size_t lda, const PackedBf16B& b,
                          float* c, size_t ldc, size_t m, int threads, const CallScratch& scratch);
 
-// Rows of the vdpbf16ps kernel's register tile (gemm_bf16_avx512bf16.cc)
-// and of its packed A panels, and its A packers: PackPairRows (bf16-inl.h)
-// on the chosen SIMD target, four rows of pair words transposed in
-// registers. Bitwise the plain PackAPairs (bf16_pack.h).
+// Rows of the dot-product kernels' register tiles and packed A panels
+// (vdpbf16ps, gemm_bf16_avx512bf16.cc; BFDOT, gemm_bf16_neon_bf16.cc), and
+// their A packers: PackPairRows (bf16-inl.h) on the chosen SIMD target,
+// rows in fours as pair words transposed in registers where the panel
+// height allows it (12 does, 3 does not).
 inline constexpr size_t kAvx512Bf16MR = 12;
+inline constexpr size_t kNeonBf16MR = 3;
 void PackAvx512Bf16AF32(const float* a, size_t lda, size_t m, size_t k, void* dst);
 void PackAvx512Bf16ABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst);
+void PackNeonBf16AF32(const float* a, size_t lda, size_t m, size_t k, void* dst);
+void PackNeonBf16ABf16(const uint16_t* a, size_t lda, size_t m, size_t k, void* dst);
 
 // The kernels behind ChosenBf16Kernel, for their own files.
 // AmxBf16Kernel and Avx512Bf16Kernel: x86-64 only; NeonBf16Kernel: aarch64 only.

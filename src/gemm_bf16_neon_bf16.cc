@@ -23,8 +23,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "bf16_pack.h"
-
 #define MHSA_TARGET_NEON_BF16 __attribute__((target("arch=armv8.2-a+bf16")))
 
 // Hand-written intrinsics on purpose: Highway 1.0.3 has no target with
@@ -51,7 +49,7 @@ constexpr size_t kFoldPairs = 8;
 // rows, so the kernel makes two passes over k, one per half panel,
 // re-reading the small A panel from L1. 12 independent chains cover BFDOT's
 // latency (4-5 cycles) at 2 per cycle; 3 divides kMC (96).
-constexpr size_t kMR = 3;
+constexpr size_t kMR = kNeonBf16MR;
 constexpr size_t kHalf = 16;          // Columns per pass.
 constexpr size_t kNV = kHalf / 4;     // q vectors per pass.
 constexpr size_t kPairElements = 64;  // bf16 values per k-pair of a panel.
@@ -177,8 +175,8 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
 }  // namespace
 
 const Bf16Kernel& NeonBf16Kernel() {
-  static const Bf16Kernel kernel{
-      "NEON_BF16", kMR, 2, 2, &PackAPairs<kMR, float>, &PackAPairs<kMR, uint16_t>, &Tiles};
+  static const Bf16Kernel kernel{"NEON_BF16",        kMR,   2, 2, &PackNeonBf16AF32,
+                                 &PackNeonBf16ABf16, &Tiles};
   return kernel;
 }
 
