@@ -8,7 +8,8 @@
 // first keys are seen) needs no max, no horizontal reduction and no second
 // pass over memory: one compare per vector decides it. Only a score above
 // that, or a NaN or +inf one, takes the path that raises r to the tile's
-// max (taken from the registers) and rescales what the row wrote before.
+// max (taken from the registers) and rescales what the row wrote before;
+// a row's first tile sets r to its max in registers (FirstReferences).
 // The softmax is the same for any r (p and the sum scale alike); r only
 // keeps exp in range: p stays at most e^kHeadroom = 256, and never
 // underflows for want of a larger r.
@@ -89,9 +90,8 @@ HWY_INLINE bool TileOver(const VF (&acc)[kRows][kNV], const LazyRows& rows) {
 // For each of the `count` rows of a tile (stored at tile, kPanel floats a
 // row) with a score above its reference + kHeadroom, or a NaN or +inf one
 // (then the row is bad, it ends as NaN, and what it writes no longer
-// matters): raises the row's reference to the tile's max. Every row's
-// first tile comes here (its reference starts at -inf), later ones
-// rarely.
+// matters): raises the row's reference to the tile's max. Rarely called:
+// a row's first tile sets its reference in FirstReferences instead.
 HWY_NOINLINE inline void RaiseRows(const float* HWY_RESTRICT tile, size_t count, size_t c0,
                                    float* HWY_RESTRICT p, const LazyRows& rows, bool round_p) {
   const DF d;
@@ -232,7 +232,7 @@ HWY_INLINE void SoftmaxTile(VF (&acc)[kRows][kNV], size_t c0, const size_t* visi
 // them to the rows' sums.
 template <size_t kRows, bool kRoundP>
 HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bpanel,
-                          size_t dim, size_t c0, const size_t* visible, bool first,
+                          size_t dim, size_t c0, const size_t* visible, bool first_tile,
                           float* HWY_RESTRICT p, const LazyRows& rows) {
   // No prefetching of the key panel: it is 64 steps (8 KiB at head_dim 64)
   // that every row tile of the block reads from L1 in turn, and the
@@ -240,8 +240,9 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
   // faster (2 threads, Xeon), where the p·v tiles, whose v panels come from
   // L2, lost 1.5-3.5% without theirs.
   ComputeTile<kRows, 1, kRows, false>(
-      ap, bpanel, dim, static_cast<ptrdiff_t>(dim), 0,
-      [&](VF(&acc)[kRows][kNV]) { SoftmaxTile<kRows, kRoundP>(acc, c0, visible, first, p, rows); });
+      ap, bpanel, dim, static_cast<ptrdiff_t>(dim), 0, [&](VF(&acc)[kRows][kNV]) {
+        SoftmaxTile<kRows, kRoundP>(acc, c0, visible, first_tile, p, rows);
+      });
 }
 
 // p for the first m rows of a query block (q packed by PackA at q_pack)

@@ -163,8 +163,9 @@ void Tiles(const void* ap, size_t m, const uint16_t* bp, size_t b_pairs, size_t 
 }  // namespace
 
 const Bf16Kernel& Avx512Bf16Kernel() {
-  static const Bf16Kernel kernel{"AVX3_BF16",          kMR,   2, 2, &PackAvx512Bf16AF32,
-                                 &PackAvx512Bf16ABf16, &Tiles};
+  static const Bf16Kernel kernel{
+      "AVX3_BF16", kMR, 2, 2, &PackAvx512Bf16AF32, &PackAvx512Bf16ABf16, &Tiles,
+  };
   return kernel;
 }
 
