@@ -102,26 +102,33 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> PairWords(DF /*df*/,
 }
 #endif  // MHSA_TRANSPOSE_ROWS
 
+// `count` values at src as bf16 patterns at dst (floats rounded, bf16
+// copied): vectors, then the scalar Bf16Pattern for the tail. Every lane of
+// LoadBf16Bits is in [0, 0xFFFF], so the saturating demotion is exact.
+template <typename T>
+inline void NarrowToBf16(const T* HWY_RESTRICT src, size_t count, uint16_t* HWY_RESTRICT dst) {
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<uint16_t, decltype(df)> du16;
+  const size_t N = hn::Lanes(df);
+  size_t i = 0;
+  for (; i + N <= count; i += N) {
+    hn::StoreU(hn::DemoteTo(du16, hn::BitCast(di, LoadBf16Bits(df, src + i))), du16, dst + i);
+  }
+  for (; i < count; ++i) dst[i] = Bf16Pattern(src[i]);
+}
+
 // Steps [0, count) of one row as bf16 pairs, pair q at out + q * W * 2
 // (the odd step of an odd count zero): rounded in vectors into a buffer,
 // then stored a 32-bit word at a time. The rows and steps PackPairRows
 // does not move in fours.
 template <typename T>
 void PackPairsOfRow(const T* HWY_RESTRICT row, size_t count, uint16_t* HWY_RESTRICT out, size_t W) {
-  const hn::ScalableTag<float> df;
-  const hn::RebindToSigned<decltype(df)> di;
-  const hn::Rebind<uint16_t, decltype(df)> du16;
-  const size_t N = hn::Lanes(df);
   constexpr size_t kChunk = 256;  // Steps per pass through the buffer (even).
-  HWY_ALIGN uint16_t buffer[kChunk + hn::MaxLanes(df)];
+  HWY_ALIGN uint16_t buffer[kChunk + 1];
   for (size_t p0 = 0; p0 < count; p0 += kChunk) {
     const size_t n = std::min(kChunk, count - p0);
-    size_t p = 0;
-    for (; p + N <= n; p += N) {
-      const auto bits = hn::BitCast(di, LoadBf16Bits(df, row + p0 + p));
-      hn::StoreU(hn::DemoteTo(du16, bits), du16, buffer + p);
-    }
-    for (; p < n; ++p) buffer[p] = Bf16Pattern(row[p0 + p]);
+    NarrowToBf16(row + p0, n, buffer);
     if (n % 2 != 0) buffer[n] = 0;  // The odd step's pad.
     for (size_t q = 0; q < (n + 1) / 2; ++q) {
       std::memcpy(out + (p0 / 2 + q) * W * 2, buffer + 2 * q, 4);

@@ -12,20 +12,9 @@
 HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
 
 void FloatToBf16Target(const float* HWY_RESTRICT src, uint16_t* HWY_RESTRICT dst, size_t count) {
-  const hn::ScalableTag<float> df;
-  const hn::RebindToSigned<decltype(df)> di;
-  const hn::Rebind<uint16_t, decltype(df)> du16;
-  const size_t n = hn::Lanes(df);
-  size_t i = 0;
-  for (; i + n <= count; i += n) {
-    // Every lane is in [0, 0xFFFF], so the saturating demotion is exact.
-    const auto h = hn::BitCast(di, Bf16BitsOf(df, hn::LoadU(df, src + i)));
-    hn::StoreU(hn::DemoteTo(du16, h), du16, dst + i);
-  }
-  for (; i < count; ++i) dst[i] = FloatToBf16(src[i]);
+  NarrowToBf16(src, count, dst);
 }
 
 void Bf16ToFloatTarget(const uint16_t* HWY_RESTRICT src, float* HWY_RESTRICT dst, size_t count) {
