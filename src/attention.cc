@@ -83,7 +83,6 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
   for (size_t r = 0; r < kQueryBlock; ++r) limit[r] = r < rows ? t.Limit(i0 + r) : 0;
   const size_t key_end = limit[rows - 1];  // Limits grow with the row.
   float* out = t.out + static_cast<ptrdiff_t>(head) * t.out_head;
-  const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
   for (size_t j0 = 0; j0 < key_end; j0 += kKeyBlock) {
     const size_t keys = std::min(kKeyBlock, key_end - j0);
     // The output rows are asked for (for writing) before the last key block,
@@ -107,17 +106,11 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
     for (size_t r = 0; r < rows; ++r) {
       if (correction[r] != 1.0f) ScaleRow(s.acc + r * dim, dim, correction[r]);
     }
-    // acc += p · v_block, each row stopping at its own last key (row r of
-    // the block may use steps p < diag + r). p is read in place, row-major
-    // with the constant stride kKeyBlock; rows past `rows` are read, never
-    // stored.
-    // Unclamped: a row before the first key it may see has a negative
-    // limit, and must skip every step, not start at step 0.
-    const ptrdiff_t diag =
-        t.causal ? static_cast<ptrdiff_t>(i0 + t.kv_len + 1) - static_cast<ptrdiff_t>(t.q_len + j0)
-                 : kNoMask;
+    // acc += p · v_block, each row stopping at its own last key (PvDiag).
+    // p is read in place, row-major with the constant stride kKeyBlock;
+    // rows past `rows` are read, never stored.
     TileProduct<kKeyBlock>(s.scores, rows, s.v_pack + j0 * kPanel, keys_packed, dim, keys, s.acc,
-                           dim, 1.0f, diag, 0, v_finite);
+                           dim, 1.0f, t.PvDiag(i0, j0), 0, v_finite);
   }
   for (size_t r = 0; r < rows; ++r) {
     state[r].sum = lazy.RowSum(r);

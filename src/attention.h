@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 
 #include "blocking.h"
 #include "gemm_bf16.h"
@@ -102,6 +103,16 @@ struct GroupTask {
 
   float* Lse(size_t head, size_t i) const {
     return lse == nullptr ? nullptr : lse + head * rows_head + i;
+  }
+
+  // The causal limit of p·v for the block of query rows from i0 against the
+  // key block from key j0: row i0 + r may use the block's steps p <
+  // PvDiag(i0, j0) + r. Unclamped: a row before the first key it may see
+  // has a negative limit and must skip every step, not start at step 0.
+  // Without the mask, a value past any block.
+  ptrdiff_t PvDiag(size_t i0, size_t j0) const {
+    if (!causal) return std::numeric_limits<ptrdiff_t>::max() / 2;
+    return static_cast<ptrdiff_t>(i0 + kv_len + 1) - static_cast<ptrdiff_t>(q_len + j0);
   }
 
   // Keys query i sees: [0, Limit(i)), bottom-right aligned when causal.

@@ -58,6 +58,19 @@ void FinishRows(const GroupTask& t, size_t head, size_t i0, size_t rows, const s
   }
 }
 
+// acc += p · v for key block j0 (`keys` keys) on the bf16 kernel: p, the
+// score block, rounded to bf16 by the kernel's packing (the rows' sums
+// added it before), each row stopping at its own last key (PvDiag), as in
+// FlashBlock. In causal attention no row reaches past `keys`; without the
+// mask `keys` reaches kv_len, past which the packed v is zero padding.
+void AccumulatePv(const GroupTask& t, size_t i0, size_t rows, size_t j0, size_t keys,
+                  size_t keys_packed, const FlashBf16Scratch& s) {
+  const Bf16Kernel& kernel = *t.bf16_kernel;
+  kernel.pack_a_f32(s.scores, kKeyBlock, rows, keys, s.p_pack);
+  kernel.tiles(s.p_pack, rows, s.v_pack + j0 / 2 * 2 * kBf16Panel, (keys_packed + 1) / 2,
+               t.head_dim, keys, s.acc, t.head_dim, /*accumulate=*/true, t.PvDiag(i0, j0));
+}
+
 #undef MHSA_DOT_TILES  // Defined once per target.
 #undef MHSA_DOT_TILE_ATTR
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
@@ -141,8 +154,7 @@ bool DotTiles(const Bf16Kernel& kernel) { return kernel.tiles == Avx512Bf16Kerne
 // bad flag in state, as the passes of FlashBlockBf16 do.
 void DotKeyBlocks(const GroupTask& t, size_t i0, size_t rows, const size_t* limit,
                   size_t keys_packed, const FlashBf16Scratch& s, OnlineRow* state) {
-  const Bf16Kernel& kernel = *t.bf16_kernel;
-  const size_t dim = t.head_dim, k_pairs = (dim + 1) / 2, v_pairs = (keys_packed + 1) / 2;
+  const size_t dim = t.head_dim, k_pairs = (dim + 1) / 2;
   // Per row of the block, padded with rows that see nothing: the last
   // rows' short tile (TileRows) may reach past `rows`, never past the block.
   HWY_ALIGN float sums[kBf16QueryBlock * kLanes] = {};
@@ -163,13 +175,7 @@ void DotKeyBlocks(const GroupTask& t, size_t i0, size_t rows, const size_t* limi
     for (size_t r = 0; r < rows; ++r) {
       if (correction[r] != 1.0f) ScaleRow(s.acc + r * dim, dim, correction[r]);
     }
-    // p rounded to bf16 by the kernel's packing; the sums added it before.
-    kernel.pack_a_f32(s.scores, kKeyBlock, rows, keys, s.p_pack);
-    const ptrdiff_t diag =
-        t.causal ? static_cast<ptrdiff_t>(i0 + t.kv_len + 1) - static_cast<ptrdiff_t>(t.q_len + j0)
-                 : std::numeric_limits<ptrdiff_t>::max() / 2;
-    kernel.tiles(s.p_pack, rows, s.v_pack + j0 / 2 * 2 * kBf16Panel, v_pairs, dim, keys, s.acc, dim,
-                 /*accumulate=*/true, diag);
+    AccumulatePv(t, i0, rows, j0, keys, keys_packed, s);
   }
   for (size_t r = 0; r < rows; ++r) state[r].sum = lazy.RowSum(r);
 }
@@ -197,7 +203,7 @@ void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, siz
   }
   const size_t key_end = limit[rows - 1];  // Limits grow with the row.
   const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
-  const size_t k_pairs = (dim + 1) / 2, v_pairs = (keys_packed + 1) / 2;
+  const size_t k_pairs = (dim + 1) / 2;
 #if MHSA_DOT_TILES
   if (DotTiles(kernel)) {
     DotKeyBlocks(t, i0, rows, limit, keys_packed, s, state);
@@ -217,17 +223,7 @@ void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, siz
           OnlineSoftmaxUpdate(s.scores + r * kKeyBlock, visible, keys, &state[r]);
       if (correction != 1.0f) ScaleRow(s.acc + r * dim, dim, correction);
     }
-    // p rounded to bf16 by the kernel's packing; l above summed it before.
-    kernel.pack_a_f32(s.scores, kKeyBlock, rows, keys, s.p_pack);
-    // acc += p · v_block, row r stopping at its own last key (steps
-    // p < diag + r), as in FlashBlock. In causal attention no row reaches
-    // past `keys`; without the mask `keys` reaches kv_len, past which the
-    // packed v is zero padding.
-    const ptrdiff_t diag =
-        t.causal ? static_cast<ptrdiff_t>(i0 + t.kv_len + 1) - static_cast<ptrdiff_t>(t.q_len + j0)
-                 : kNoMask;
-    kernel.tiles(s.p_pack, rows, s.v_pack + j0 / 2 * 2 * kBf16Panel, v_pairs, dim, keys, s.acc, dim,
-                 /*accumulate=*/true, diag);
+    AccumulatePv(t, i0, rows, j0, keys, keys_packed, s);
   }
   FinishRows(t, head, i0, rows, limit, state, s.acc);
 }
