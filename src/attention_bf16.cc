@@ -118,30 +118,16 @@ MHSA_DOT_TILE_ATTR HWY_NOINLINE void DotScoreTile(const uint16_t* HWY_RESTRICT a
 
 // p for the first m rows of a query block (q packed by the kernel at
 // q_pack) against one key block (k_block, packed B, panels of kp k-pairs),
-// as ScoreProduct: panel by panel, skipping tiles none of whose rows sees
-// a key of the panel (p·v, whose rows stop at their own keys, never reads
-// them).
+// as ScoreProduct: tile by tile in ForEachScoreTile's order.
 void DotScoreProduct(const uint16_t* HWY_RESTRICT q_pack, size_t m,
                      const uint16_t* HWY_RESTRICT k_block, size_t kp, size_t keys,
                      const size_t* visible, bool first_block, float* HWY_RESTRICT p,
                      const LazyRows& rows) {
-  const size_t full = m / kMR * kMR, rest = m - full;
-  for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
-    const uint16_t* bpanel = k_block + c0 / kPanel * kp * 2 * kPanel;
-    const bool first = first_block && c0 == 0;
-    for (size_t i0 = 0; i0 < full; i0 += kMR) {
-      if (visible[i0 + kMR - 1] <= c0) continue;
-      DotScoreTile<kMR>(q_pack + i0 * 2 * kp, bpanel, kp, c0, visible + i0, first,
-                        p + i0 * kKeyBlock,
-                        LazyRows{rows.state + i0, rows.sums + i0 * kLanes, rows.correction + i0});
-    }
-    if (rest == 0 || visible[m - 1] <= c0) continue;
-    WithTileRows(TileRows(rest), [&](auto tile_rows) {
-      DotScoreTile<decltype(tile_rows)::value>(
-          q_pack + full * 2 * kp, bpanel, kp, c0, visible + full, first, p + full * kKeyBlock,
-          LazyRows{rows.state + full, rows.sums + full * kLanes, rows.correction + full});
-    });
-  }
+  ForEachScoreTile(m, keys, visible, [&](auto tile_rows, size_t i0, size_t c0) {
+    DotScoreTile<decltype(tile_rows)::value>(
+        q_pack + i0 * 2 * kp, k_block + c0 / kPanel * kp * 2 * kPanel, kp, c0, visible + i0,
+        first_block && c0 == 0, p + i0 * kKeyBlock, rows.From(i0));
+  });
 }
 
 // Whether the kernel is the one DotScoreProduct stands in for.

@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <type_traits>
 
 #include "bf16-inl.h"
 #include "blocking.h"
@@ -52,6 +53,9 @@ struct LazyRows {
     const DF d;
     return hn::GetLane(hn::SumOfLanes(d, hn::Load(d, sums + r * kLanes)));
   }
+
+  // The rows from row i0 on.
+  LazyRows From(size_t i0) const { return {state + i0, sums + i0 * kLanes, correction + i0}; }
 
   // Row r's scores up to this stay within its reference's headroom.
   VF Limit(size_t r) const { return hn::Set(DF(), state[r].max + kHeadroom); }
@@ -245,12 +249,28 @@ HWY_INLINE void ScoreTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRIC
       });
 }
 
+// Calls tile(rows, i0, c0) for the score tiles of the first m rows of a
+// query block against a block of `keys` keys: key panel by key panel (the
+// panel stays in L1 while the row tiles pass), row tiles of kMR rows, the
+// last rows in one tile of TileRows (rows: an integral_constant), skipping
+// a tile none of whose rows sees a key of the panel (p·v never reads its
+// p). visible: per row of the block, padded with zeros to whole tiles.
+template <class Tile>
+HWY_INLINE void ForEachScoreTile(size_t m, size_t keys, const size_t* visible, const Tile& tile) {
+  const size_t full = m / kMR * kMR, rest = m - full;
+  for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
+    for (size_t i0 = 0; i0 < full; i0 += kMR) {
+      if (visible[i0 + kMR - 1] > c0) tile(std::integral_constant<size_t, kMR>(), i0, c0);
+    }
+    if (rest == 0 || visible[m - 1] <= c0) continue;
+    WithTileRows(TileRows(rest), [&](auto tile_rows) { tile(tile_rows, full, c0); });
+  }
+}
+
 // p for the first m rows of a query block (q packed by PackA at q_pack)
 // against the keys of one block (k_block: panels of kPanel keys over dim
-// steps): tiles of one key panel for every row tile, panel by panel (the
-// panel stays in L1 while the q tiles pass), skipping a tile none of whose
-// rows sees a key of the panel; p·v never reads those p. visible: per row
-// of the block, padded with zeros to whole tiles.
+// steps), tile by tile in ForEachScoreTile's order. visible: per row of the
+// block, padded with zeros to whole tiles.
 // first_block: the block holds key 0, where every row's first tile is.
 // kRoundP: p written rounded to bf16 (SoftmaxTile).
 // Kept out of line: inlined into its caller (seen in peak_bench's
@@ -261,23 +281,11 @@ HWY_NOINLINE void ScoreProduct(const float* HWY_RESTRICT q_pack, size_t m,
                                const float* HWY_RESTRICT k_block, size_t dim, size_t keys,
                                const size_t* visible, bool first_block, float* HWY_RESTRICT p,
                                const LazyRows& rows) {
-  const size_t full = m / kMR * kMR, rest = m - full;
-  for (size_t c0 = 0; c0 < keys; c0 += kPanel) {
-    const float* bpanel = k_block + c0 * dim;
-    const bool first = first_block && c0 == 0;
-    for (size_t i0 = 0; i0 < full; i0 += kMR) {
-      if (visible[i0 + kMR - 1] <= c0) continue;
-      ScoreTile<kMR, kRoundP>(
-          q_pack + i0 * dim, bpanel, dim, c0, visible + i0, first, p + i0 * kKeyBlock,
-          LazyRows{rows.state + i0, rows.sums + i0 * kLanes, rows.correction + i0});
-    }
-    if (rest == 0 || visible[m - 1] <= c0) continue;
-    WithTileRows(TileRows(rest), [&](auto tile_rows) {
-      ScoreTile<decltype(tile_rows)::value, kRoundP>(
-          q_pack + full * dim, bpanel, dim, c0, visible + full, first, p + full * kKeyBlock,
-          LazyRows{rows.state + full, rows.sums + full * kLanes, rows.correction + full});
-    });
-  }
+  ForEachScoreTile(m, keys, visible, [&](auto tile_rows, size_t i0, size_t c0) {
+    ScoreTile<decltype(tile_rows)::value, kRoundP>(q_pack + i0 * dim, k_block + c0 * dim, dim, c0,
+                                                   visible + i0, first_block && c0 == 0,
+                                                   p + i0 * kKeyBlock, rows.From(i0));
+  });
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
