@@ -94,8 +94,14 @@ def load(path):
                 medians[run_name] = entry
         else:
             singles.setdefault(run_name, entry)
+    # In the binary's declared order (families, then their instances), not
+    # the order the runs finished in, which random interleaving shuffles.
+    def declared(item):
+        entry = item[1]
+        return (entry.get("family_index", 0), entry.get("per_family_instance_index", 0))
+
     results = {}
-    for run_name, entry in {**singles, **medians}.items():
+    for run_name, entry in sorted({**singles, **medians}.items(), key=declared):
         parts = [p for p in run_name.split("/") if p != "real_time"]
         # Family/contender/shape/key:value/...; contender and shape optional
         # (StreamRead/threads:1).
@@ -522,7 +528,8 @@ def prefill_summary(out_dir):
 
 def summary(out_dir, files, series, bf16_text=()):
     text = ["# Benchmark summary", "",
-            "Medians of bench/run.sh; GFLOP/s (% of the FMA peak of the same run).", ""]
+            "Medians of bench/run.sh (3 repetitions of each benchmark, interleaved at random); "
+            "GFLOP/s (% of the FMA peak of the same run).", ""]
     if "peak" in files:
         context, results, _ = files["peak"]
         rows = []

@@ -46,9 +46,14 @@ unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
 # silently change the main results.
 unset MHSA_TARGET
 
+# The repetitions of all of a binary's benchmarks run in a random order
+# (interleaved): a contender and its peers then share the host's slow and
+# fast minutes, so the ratios between them hold even when the VM's speed
+# drifts during the run, as it does by several percent.
 common=(--benchmark_format=console
         --benchmark_out_format=json
         --benchmark_repetitions=3
+        --benchmark_enable_random_interleaving=true
         --benchmark_report_aggregates_only=true
         "--benchmark_min_time=${MHSA_BENCH_MIN_TIME:-0.2}")
 
