@@ -86,22 +86,26 @@ void ScaleC(float* c, size_t ldc, size_t m, size_t n, float beta) {
   }
 }
 
-}  // namespace
+// The threads a product of this size runs on.
+int GemmThreads(size_t m, size_t n, size_t k, int threads) {
+  return ThreadsForWork(static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k),
+                        threads);
+}
 
-void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha,
-                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch) {
-  if (m == 0 || n == 0) return;
-  if (k == 0 || alpha == 0.0f) {
-    ScaleC(c, ldc, m, n, beta);
-    return;
-  }
-  threads = ThreadsForWork(static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k),
-                           threads);
+// Bytes of B packed whole.
+size_t PackedBBytes(size_t n, size_t k) { return RoundUp(n, kPanel) * k * sizeof(float); }
+
+// The GEMM's tasks on the calling team, each task's B taken from
+// b_for(thread), the packed B as the thread that runs the task sees it.
+// m, n > 0; k > 0 and alpha != 0.
+template <class BFor>
+void RunGemm(MatrixView a, size_t m, size_t n, size_t k, float alpha, float beta, float* c,
+             size_t ldc, int threads, const CallScratch& scratch, const BFor& b_for) {
+  threads = GemmThreads(m, n, k, threads);
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
   // A packed B larger than half of L2 is taken in parts of kInPlaceColumns
   // (GemmTasks): 4096x2304x768 and 2048x1536x512 6-8% faster on 2 threads.
-  const size_t max_cols =
-      RoundUp(n, kPanel) * k * sizeof(float) > Caches().l2 / 2 ? kInPlaceColumns : 0;
+  const size_t max_cols = PackedBBytes(n, k) > Caches().l2 / 2 ? kInPlaceColumns : 0;
   // When every task reads A in place (no task is wider than max_cols, or
   // n), no packed A block bounds the k-blocks, and k is taken in as few
   // blocks of at most InPlaceKBlock() as it needs; else in blocks of
@@ -117,9 +121,21 @@ void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k
     if (cols == 0) return;
     const MatrixView a_rows{a.data + static_cast<ptrdiff_t>(row) * a.row_stride, a.row_stride,
                             a.step};
-    gemm_task(a_rows, tasks.rows(t), bp + col * k, cols, k, alpha, beta, c + row * ldc + col, ldc,
-              k_block, static_cast<float*>(scratch.thread(thread)));
+    gemm_task(a_rows, tasks.rows(t), b_for(thread) + col * k, cols, k, alpha, beta,
+              c + row * ldc + col, ldc, k_block, static_cast<float*>(scratch.thread(thread)));
   });
+}
+
+}  // namespace
+
+void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha,
+                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch) {
+  if (m == 0 || n == 0) return;
+  if (k == 0 || alpha == 0.0f) {
+    ScaleC(c, ldc, m, n, beta);
+    return;
+  }
+  RunGemm(a, m, n, k, alpha, beta, c, ldc, threads, scratch, [bp](int) { return bp; });
 }
 
 void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c, size_t ldc, size_t m,
@@ -171,10 +187,68 @@ SgemmCall CheckSgemm(bool trans_a, bool trans_b, int m, int n, int k, float alph
   return call;
 }
 
-ScratchNeeds SgemmNeeds(size_t n, size_t k) {
+// Whether each thread of the product packs all of B into its own scratch
+// before its first task, instead of the threads packing one shared copy
+// together: when B stays whole in each thread's L2 (no column parts, see
+// RunGemm) and every task reads all of it (one column part). A shared copy
+// is read by every core from the caches of the cores that wrote it, which
+// this VM makes slow in some hours (multi-chiplet and multi-socket CPUs
+// always): q·kᵀ 1024x1024x64 on 2 threads, against the same product with B
+// packed beforehand, took 1.15x with B packed by one thread, 1.08-1.09x
+// packed by both, 1.05-1.06x packed by each into its own scratch; in the
+// other hours 1.02x either way (Zen 5, paired runs in one process). Packing
+// B takes one thread 1-2% of such a product.
+bool PacksBPerThread(size_t m, size_t n, size_t k, int threads) {
+  const int team = GemmThreads(m, n, k, threads);
+  return team > 1 && PackedBBytes(n, k) <= Caches().l2 / 2 &&
+         GemmTasks(m, n, kPanel, team, kGemmRowQuantum).col_parts == 1;
+}
+
+// A thread's own B (PacksBPerThread) and whether it is packed yet.
+struct OwnB {
+  float* b;
+  unsigned char* ready;
+};
+
+// Lays out the per-thread part of such a product at base (null: counts
+// only): the GEMM's A block, then B, then the flag. Returns its bytes.
+size_t CarveOwnB(void* base, size_t n, size_t k, OwnB* own) {
+  Bump at(base);
+  at.Take<char>(GemmNeeds().per_thread);
+  float* b = at.Take<float>(RoundUp(n, kPanel) * k);
+  unsigned char* ready = at.Take<unsigned char>(1);
+  if (own != nullptr) *own = {b, ready};
+  return at.used();
+}
+
+ScratchNeeds SgemmNeeds(size_t m, size_t n, size_t k, int threads) {
   ScratchNeeds needs = GemmNeeds();
-  needs.shared = RoundUp(n, kPanel) * k * sizeof(float);  // B, packed once per call.
+  if (PacksBPerThread(m, n, k, threads)) {
+    needs.per_thread = CarveOwnB(nullptr, n, k, nullptr);
+  } else {
+    needs.shared = PackedBBytes(n, k);  // B, packed once per call.
+  }
   return needs;
+}
+
+// The product of a Sgemm call whose threads each pack B (PacksBPerThread):
+// a thread packs it into its own scratch before its first task.
+void SgemmWithOwnB(const SgemmCall& call, float alpha, float beta, float* c, size_t ldc,
+                   int threads, const CallScratch& scratch) {
+  for (int t = 0; t < threads; ++t) {
+    OwnB own{};
+    CarveOwnB(scratch.thread(t), call.n, call.k, &own);
+    *own.ready = 0;
+  }
+  RunGemm(call.a, call.m, call.n, call.k, alpha, beta, c, ldc, threads, scratch, [&](int thread) {
+    OwnB own{};
+    CarveOwnB(scratch.thread(thread), call.n, call.k, &own);
+    if (*own.ready == 0) {
+      PackB(call.b, call.n, call.k, own.b);
+      *own.ready = 1;
+    }
+    return static_cast<const float*>(own.b);
+  });
 }
 
 }  // namespace
@@ -183,8 +257,10 @@ size_t SgemmWorkspaceBytes(int m, int n, int k, const RunOptions& options) {
   CheckNonNegative("m", m);
   CheckNonNegative("n", n);
   CheckNonNegative("k", k);
-  return WorkspaceBytesFor(SgemmNeeds(static_cast<size_t>(n), static_cast<size_t>(k)),
-                           ThreadsForCall(options));
+  const int threads = ThreadsForCall(options);
+  return WorkspaceBytesFor(
+      SgemmNeeds(static_cast<size_t>(m), static_cast<size_t>(n), static_cast<size_t>(k), threads),
+      threads);
 }
 
 void Sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
@@ -196,14 +272,19 @@ void Sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const f
     ScaleC(c, static_cast<size_t>(ldc), call.m, call.n, beta);
     return;
   }
-  const CallScratch scratch(options, SgemmNeeds(call.n, call.k), threads);
+  const CallScratch scratch(options, SgemmNeeds(call.m, call.n, call.k, threads), threads);
+  if (PacksBPerThread(call.m, call.n, call.k, threads)) {
+    SgemmWithOwnB(call, alpha, beta, c, static_cast<size_t>(ldc), threads, scratch);
+    return;
+  }
   auto* bp = static_cast<float*>(scratch.shared());
-  // B is packed in parallel, then the product runs. Tasks are groups of
-  // panels, or with fewer panels than two per thread (a thin B such as v in
-  // p·v: two panels) ranges of k within one panel, whose steps are
-  // contiguous in the packed layout.
+  // B is packed once by the threads together, then the product runs. Tasks
+  // are groups of panels, or with fewer panels than two per thread (a thin
+  // B such as v in p·v: two panels) ranges of k within one panel, whose
+  // steps are contiguous in the packed layout. (The panel count is written
+  // so that the static analyzer sees it cannot wrap to 0.)
   constexpr size_t kPanelsPerTask = 8;
-  const size_t panels = (call.n + kPanel - 1) / kPanel;
+  const size_t panels = call.n / kPanel + (call.n % kPanel != 0 ? 1 : 0);
   const int pack_threads =
       static_cast<double>(call.n) * static_cast<double>(call.k) < kMinParallelWork / 4 ? 1
                                                                                        : threads;

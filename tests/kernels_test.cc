@@ -81,7 +81,11 @@ TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
 // on 1 thread its tasks are 288 columns wide and pack A, on 3 threads they
 // are split to 160 and 128 and read A in place, and where L2 holds more
 // than 512 of its k steps (2 MiB) those two ways must still take k in the
-// same blocks.
+// same blocks. The fourth shape's tasks on 2 threads are all whole rows of
+// a small B, so each thread packs B into its own scratch (PacksBPerThread);
+// on 3 threads they split the columns and share one packed B. With B as
+// rows, then as columns, a thread that kept the previous call's B would
+// give the wrong product.
 TEST_P(GemmTest, ParallelSplitsKeepBits) {
   struct Shape {
     size_t m, n, k;
@@ -90,8 +94,8 @@ TEST_P(GemmTest, ParallelSplitsKeepBits) {
   const size_t wide_k = Caches().l2 / 2 / (RoundUp(wide_n, kPanel) * sizeof(float)) + 1;
   const size_t mixed_n = 288, mixed_k = Caches().l2 / 2 / (mixed_n * sizeof(float));
   uint32_t seed = 900;
-  for (const Shape shape :
-       {Shape{100, wide_n, wide_k}, Shape{97, 33, 1100}, Shape{200, mixed_n, mixed_k}}) {
+  for (const Shape shape : {Shape{100, wide_n, wide_k}, Shape{97, 33, 1100},
+                            Shape{200, mixed_n, mixed_k}, Shape{300, 65, 40}}) {
     for (bool tb : {true, false}) {
       const size_t m = shape.m, n = shape.n, k = shape.k;
       const size_t ldb = tb ? k : n;
@@ -218,6 +222,34 @@ TEST(GemmContract, SgemmRefusals) {
         Sgemm(false, false, most, 4, 4, 1, a.data(), most, b.data(), 4, 0, c.data(), 4);
       },
       "overflows");
+}
+
+// A caller's workspace of exactly SgemmWorkspaceBytes serves the call and
+// gives the bits of the default scratch; one byte less is refused before any
+// work. On 2 threads the first shape's threads each pack B into their own
+// part of it (PacksBPerThread), the second's share one packed B.
+TEST(GemmContract, SgemmCallerWorkspace) {
+  for (const int m : {300, 64}) {
+    const int n = 65, k = 40;
+    const auto a = test::Random(static_cast<size_t>(m) * k, 31);
+    const auto b = test::Random(static_cast<size_t>(n) * k, 32);
+    const size_t count = static_cast<size_t>(m) * n;
+    RunOptions options;
+    options.num_threads = 2;
+    std::vector<float> expected(count), got(count, kNaN);
+    Sgemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, expected.data(), n, options);
+    const size_t bytes = SgemmWorkspaceBytes(m, n, k, options);
+    std::vector<char> workspace(bytes + 1);
+    options.workspace = workspace.data() + 1;  // Misaligned on purpose.
+    options.workspace_bytes = bytes - 1;
+    EXPECT_THROW(
+        Sgemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, got.data(), n, options),
+        std::invalid_argument);
+    EXPECT_TRUE(std::isnan(got[0])) << "a refused call wrote its output";
+    options.workspace_bytes = bytes;
+    Sgemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, got.data(), n, options);
+    EXPECT_EQ(std::memcmp(expected.data(), got.data(), count * sizeof(float)), 0) << "m=" << m;
+  }
 }
 
 MHSA_INSTANTIATE_PER_TARGET(GemmTest);
