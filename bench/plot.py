@@ -528,8 +528,8 @@ def prefill_summary(out_dir):
 
 def summary(out_dir, files, series, bf16_text=()):
     text = ["# Benchmark summary", "",
-            "Medians of bench/run.sh (3 repetitions of each benchmark, interleaved at random); "
-            "GFLOP/s (% of the FMA peak of the same run).", ""]
+            "Medians of bench/run.sh's repetitions of each benchmark (a binary's repetitions "
+            "interleaved at random); GFLOP/s (% of the FMA peak of the same run).", ""]
     if "peak" in files:
         context, results, _ = files["peak"]
         rows = []
