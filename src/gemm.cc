@@ -193,11 +193,10 @@ SgemmCall CheckSgemm(bool trans_a, bool trans_b, int m, int n, int k, float alph
 // RunGemm) and every task reads all of it (one column part). A shared copy
 // is read by every core from the caches of the cores that wrote it, which
 // this VM makes slow in some hours (multi-chiplet and multi-socket CPUs
-// always): q·kᵀ 1024x1024x64 on 2 threads, against the same product with B
-// packed beforehand, took 1.15x with B packed by one thread, 1.08-1.09x
-// packed by both, 1.05-1.06x packed by each into its own scratch; in the
-// other hours 1.02x either way (Zen 5, paired runs in one process). Packing
-// B takes one thread 1-2% of such a product.
+// always). gemm_bench, interleaved against the shared packing (Zen 5, 2
+// threads): q·kᵀ 1024x1024x64 and p·v 1024x64x1024 1.06-1.07x faster in
+// such an hour, within 1% in the others. Packing B takes one thread 1-4% of
+// such a product.
 bool PacksBPerThread(size_t m, size_t n, size_t k, int threads) {
   const int team = GemmThreads(m, n, k, threads);
   return team > 1 && PackedBBytes(n, k) <= Caches().l2 / 2 &&
