@@ -75,6 +75,9 @@ void RunAttention(const AttentionProblem& problem, int threads, const CallScratc
 // The Highway target the attention's dispatched code was compiled for.
 int64_t AttentionCompiledTarget();
 
+// A causal limit past the steps of any block: a product without the mask.
+inline constexpr ptrdiff_t kNoStepLimit = std::numeric_limits<ptrdiff_t>::max() / 2;
+
 // One sequence and one K/V head: the group of query heads that share it.
 // What a per-target kernel needs, with pointers at the group's first query
 // head and at position 0 of the sequence.
@@ -109,9 +112,9 @@ struct GroupTask {
   // key block from key j0: row i0 + r may use the block's steps p <
   // PvDiag(i0, j0) + r. Unclamped: a row before the first key it may see
   // has a negative limit and must skip every step, not start at step 0.
-  // Without the mask, a value past any block.
+  // Without the mask, kNoStepLimit.
   ptrdiff_t PvDiag(size_t i0, size_t j0) const {
-    if (!causal) return std::numeric_limits<ptrdiff_t>::max() / 2;
+    if (!causal) return kNoStepLimit;
     return static_cast<ptrdiff_t>(i0 + kv_len + 1) - static_cast<ptrdiff_t>(q_len + j0);
   }
 

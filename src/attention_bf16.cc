@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "attention-inl.h"
 #include "attention.h"
@@ -188,7 +187,6 @@ void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, siz
     limit[r] = t.Limit(i0 + r);
   }
   const size_t key_end = limit[rows - 1];  // Limits grow with the row.
-  const ptrdiff_t kNoMask = std::numeric_limits<ptrdiff_t>::max() / 2;
   const size_t k_pairs = (dim + 1) / 2;
 #if MHSA_DOT_TILES
   if (DotTiles(kernel)) {
@@ -202,7 +200,7 @@ void FlashBlockBf16(const GroupTask& t, size_t head, size_t i0, size_t rows, siz
     // scores = q_block · k_blockᵀ: [rows][keys], row stride kKeyBlock. The
     // key block starts on a panel (j0 is a multiple of 32).
     kernel.tiles(s.q_pack, rows, s.k_pack + j0 / kBf16Panel * k_pairs * 2 * kBf16Panel, k_pairs,
-                 keys, dim, s.scores, kKeyBlock, /*accumulate=*/false, kNoMask);
+                 keys, dim, s.scores, kKeyBlock, /*accumulate=*/false, kNoStepLimit);
     for (size_t r = 0; r < rows; ++r) {
       const size_t visible = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);
       const float correction =

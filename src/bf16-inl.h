@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "bf16.h"
+#include "bf16_pack.h"
 #include "gemm-inl.h"
 #include "gemm_bf16.h"
 #include "hwy/highway.h"
@@ -124,10 +125,9 @@ inline void NarrowToBf16(const T* HWY_RESTRICT src, size_t count, uint16_t* HWY_
 // does not move in fours.
 template <typename T>
 void PackPairsOfRow(const T* HWY_RESTRICT row, size_t count, uint16_t* HWY_RESTRICT out, size_t W) {
-  constexpr size_t kChunk = 256;  // Steps per pass through the buffer (even).
-  HWY_ALIGN uint16_t buffer[kChunk + 1];
-  for (size_t p0 = 0; p0 < count; p0 += kChunk) {
-    const size_t n = std::min(kChunk, count - p0);
+  HWY_ALIGN uint16_t buffer[kPackChunk + 1];
+  for (size_t p0 = 0; p0 < count; p0 += kPackChunk) {
+    const size_t n = std::min(kPackChunk, count - p0);
     NarrowToBf16(row + p0, n, buffer);
     if (n % 2 != 0) buffer[n] = 0;  // The odd step's pad.
     for (size_t q = 0; q < (n + 1) / 2; ++q) {
