@@ -32,9 +32,20 @@ inline constexpr size_t kMC = 96;
 // most this many columns (8 panels). Measured on the Xeon (AVX-512) against
 // packing: 64 columns 1.14-1.19x faster, 256 1.01-1.08x, 1024 and 1536
 // 3-5% slower (there the packed tile's one stream beats 12 strided rows).
-// It is also the width of the column parts in which a product whose packed
-// B exceeds half of L2 is split (GemmTasks), so those tasks read A in place.
 inline constexpr size_t kInPlaceColumns = 256;
+
+// Width of the column parts in which a product whose packed B exceeds half
+// of L2 is split (GemmTasks); narrower than kInPlaceColumns, so those tasks
+// read A in place. A part's B block (128 x 768 floats: 384 KiB) then leaves
+// half of a 1 MiB L2 to the rows of A and C passing through. Measured on a
+// Zen 5 against 256-column parts (gemm_bench, 3-4 rounds interleaved, 1
+// and 2 threads): the 1024x2304x768 projection of the B=8 T=128 E=768
+// layer 1.00-1.07x faster, 4096x2304x768 1.01-1.03x, 2048^3 0.99-1.04x,
+// 2048x1536x512 0.99-1.03x, 1024^3 and 512^3 even; that layer 1.00-1.03x
+// (attention_bench, 6 rounds); 64-column parts 1.01-1.02x slower than 128.
+// Used when a part serves several row blocks (RunGemm).
+inline constexpr size_t kPartColumns = 128;
+static_assert(kPartColumns <= kInPlaceColumns, "column parts read A in place");
 
 // The largest k-block of a product that reads A in place (the block used
 // is InPlaceKBlock(), cache_info.h, from the L1 size at hand). Its k-blocks

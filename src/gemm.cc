@@ -103,9 +103,15 @@ void RunGemm(MatrixView a, size_t m, size_t n, size_t k, float alpha, float beta
              size_t ldc, int threads, const CallScratch& scratch, const BFor& b_for) {
   threads = GemmThreads(m, n, k, threads);
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
-  // A packed B larger than half of L2 is taken in parts of kInPlaceColumns
-  // (GemmTasks): 4096x2304x768 and 2048x1536x512 6-8% faster on 2 threads.
-  const size_t max_cols = PackedBBytes(n, k) > Caches().l2 / 2 ? kInPlaceColumns : 0;
+  // A packed B larger than half of L2 is taken in parts (GemmTasks):
+  // 4096x2304x768 and 2048x1536x512 6-8% faster on 2 threads (256-column
+  // parts against none). Parts of kPartColumns when each serves several row
+  // blocks; with one row block a part serves one task, and the wider parts
+  // of kInPlaceColumns make half as many tasks (the T=1 layer's 1 x 1536 x
+  // 512 projection: 12 tasks of 128 columns 1.02-1.03x slower than 6 of
+  // 256, Zen 5, 2 threads). Both read A in place: the same k-blocks, bits.
+  const size_t part_cols = m > kMC ? kPartColumns : kInPlaceColumns;
+  const size_t max_cols = PackedBBytes(n, k) > Caches().l2 / 2 ? part_cols : 0;
   // When every task reads A in place (no task is wider than max_cols, or
   // n), no packed A block bounds the k-blocks, and k is taken in as few
   // blocks of at most InPlaceKBlock() as it needs; else in blocks of

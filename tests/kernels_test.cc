@@ -90,12 +90,15 @@ TEST_P(GemmTest, ParallelSplitsKeepBits) {
   struct Shape {
     size_t m, n, k;
   };
-  const size_t wide_n = 520;  // 17 panels: more than two parts of 8.
+  // 17 panels, B over half of L2: parts of 4 panels for m = 100 (two row
+  // blocks), of 8 for m = 40 (one).
+  const size_t wide_n = 520;
   const size_t wide_k = Caches().l2 / 2 / (RoundUp(wide_n, kPanel) * sizeof(float)) + 1;
   const size_t mixed_n = 288, mixed_k = Caches().l2 / 2 / (mixed_n * sizeof(float));
   uint32_t seed = 900;
-  for (const Shape shape : {Shape{100, wide_n, wide_k}, Shape{97, 33, 1100},
-                            Shape{200, mixed_n, mixed_k}, Shape{300, 65, 40}}) {
+  for (const Shape shape :
+       {Shape{100, wide_n, wide_k}, Shape{40, wide_n, wide_k}, Shape{97, 33, 1100},
+        Shape{200, mixed_n, mixed_k}, Shape{300, 65, 40}}) {
     for (bool tb : {true, false}) {
       const size_t m = shape.m, n = shape.n, k = shape.k;
       const size_t ldb = tb ? k : n;
