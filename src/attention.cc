@@ -32,16 +32,31 @@ HWY_BEFORE_NAMESPACE();
 namespace mhsa {
 namespace HWY_NAMESPACE {
 
-// Whether the n values at x are all finite (no NaN, no inf).
+// Whether the n values at x are all finite (no NaN, no inf). x - x is +0
+// for every finite x and NaN for inf and NaN, so the OR of its bits is zero
+// exactly when all are finite. Four ORs in flight: with one, each vector
+// waited for the last (GCC 12 adds a register move to the chain), and the
+// check took a sixth of the packing of k and v at T=128 (Zen 5).
 inline bool AllFinite(const float* HWY_RESTRICT x, size_t n) {
   const DF d;
-  const VF inf = hn::Set(d, std::numeric_limits<float>::infinity());
+  const hn::RebindToUnsigned<DF> du;
   const size_t N = hn::Lanes(d);
-  // |x| < inf is false for inf and NaN alike.
-  auto bad = hn::FirstN(d, 0);
+  using VU = hn::Vec<decltype(du)>;
+  const auto bits = [&](size_t i) {
+    const VF v = hn::LoadU(d, x + i);
+    return hn::BitCast(du, hn::Sub(v, v));
+  };
+  VU b0 = hn::Zero(du), b1 = b0, b2 = b0, b3 = b0;
   size_t i = 0;
-  for (; i + N <= n; i += N) bad = hn::Or(bad, hn::Not(hn::Lt(hn::Abs(hn::LoadU(d, x + i)), inf)));
-  bool all = hn::AllFalse(d, bad);
+  for (; i + 4 * N <= n; i += 4 * N) {
+    b0 = hn::Or(b0, bits(i));
+    b1 = hn::Or(b1, bits(i + N));
+    b2 = hn::Or(b2, bits(i + 2 * N));
+    b3 = hn::Or(b3, bits(i + 3 * N));
+  }
+  for (; i + N <= n; i += N) b0 = hn::Or(b0, bits(i));
+  const VU all_bits = hn::Or(hn::Or(b0, b1), hn::Or(b2, b3));
+  bool all = hn::AllTrue(du, hn::Eq(all_bits, hn::Zero(du)));
   for (; i < n; ++i) all = all && std::isfinite(x[i]);
   return all;
 }
@@ -130,6 +145,10 @@ void FlashGroupImpl(const GroupTask& t, size_t block_begin, size_t block_end, si
   const size_t keys = blocks.Keys(t);
   Bump bump(scratch);
   const FlashScratch s(bump, t.head_dim, keys);
+  // One pass over the packed v: a NaN or inf anywhere keeps p·v's per-row
+  // limits, so that it cannot reach a row that does not see its key.
+  bool v_finite = true;
+  const size_t v_count = RoundUp(t.head_dim, kPanel) * keys;
   if (keys > 0) {
     if (kBf16 && t.k_bf16 != nullptr) {
       // k a panel of keys at a time, widened into q_pack (free until the
@@ -143,18 +162,17 @@ void FlashGroupImpl(const GroupTask& t, size_t block_begin, size_t block_end, si
                            s.k_pack + j0 * t.head_dim);
       }
       WidenColsToPanels<kPanel>(t.v_bf16, t.v_pos, t.head_dim, keys, s.v_pack);
+      v_finite = AllFinite(s.v_pack, v_count);
     } else {
-      PackPanels<kPanel>(t.k, t.k_pos, 1, keys, t.head_dim, 1.0f, s.k_pack);
+      // v first, checked while it is in L1 (packed after k, it was half in
+      // L2 by the check); then k, which the first score tiles read.
       PackPanels<kPanel>(t.v, 1, t.v_pos, t.head_dim, keys, 1.0f, s.v_pack);
-      if (kBf16) {
-        RoundToBf16InPlace(s.k_pack, RoundUp(keys, kPanel) * t.head_dim);
-        RoundToBf16InPlace(s.v_pack, RoundUp(t.head_dim, kPanel) * keys);
-      }
+      if (kBf16) RoundToBf16InPlace(s.v_pack, v_count);
+      v_finite = AllFinite(s.v_pack, v_count);
+      PackPanels<kPanel>(t.k, t.k_pos, 1, keys, t.head_dim, 1.0f, s.k_pack);
+      if (kBf16) RoundToBf16InPlace(s.k_pack, RoundUp(keys, kPanel) * t.head_dim);
     }
   }
-  // One pass over the packed v: a NaN or inf anywhere keeps p·v's per-row
-  // limits, so that it cannot reach a row that does not see its key.
-  const bool v_finite = AllFinite(s.v_pack, RoundUp(t.head_dim, kPanel) * keys);
   blocks.ForEach(t, [&](size_t head, size_t i0, size_t rows) {
     FlashBlock<kBf16>(t, head, i0, rows, keys, v_finite, s);
   });
