@@ -77,11 +77,11 @@ TEST_P(GemmTest, MatchesReferenceAtEdgeSizes) {
 // part, with A read in place (GemmTasks, GemmRowBlock); a thin B (33
 // columns: two panels) is packed by ranges of k. Each gives the same bits
 // on 1, 2 and 3 threads, within the rule of the reference, with B as rows
-// and as columns. The third shape's B fits half of L2 (no column parts):
+// and as columns. The fourth shape's B fits half of L2 (no column parts):
 // on 1 thread its tasks are 288 columns wide and pack A, on 3 threads they
 // are split to 160 and 128 and read A in place, and where L2 holds more
 // than 512 of its k steps (2 MiB) those two ways must still take k in the
-// same blocks. The fourth shape's tasks on 2 threads are all whole rows of
+// same blocks. The fifth shape's tasks on 2 threads are all whole rows of
 // a small B, so each thread packs B into its own scratch (PacksBPerThread);
 // on 3 threads they split the columns and share one packed B. With B as
 // rows, then as columns, a thread that kept the previous call's B would
