@@ -26,6 +26,7 @@
 #include "flash_tile-inl.h"
 #include "gemm-inl.h"
 #include "hwy/highway.h"
+#include "prefetch.h"
 #include "softmax-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -107,7 +108,7 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
     if (j0 + kKeyBlock >= key_end) {
       for (size_t r = 0; r < rows; ++r) {
         const float* row = out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos;
-        for (size_t d = 0; d < dim; d += 64 / sizeof(float)) __builtin_prefetch(row + d, 1);
+        for (size_t d = 0; d < dim; d += 64 / sizeof(float)) PrefetchForWrite(row + d);
       }
     }
     for (size_t r = 0; r < kQueryBlock; ++r) {
