@@ -28,6 +28,7 @@
 #include <cstring>
 
 #include "hwy/base.h"
+#include "prefetch.h"
 
 #define MHSA_TARGET_AVX512BF16 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
@@ -70,6 +71,12 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
                                         float* __restrict c, size_t ldc, size_t m_valid,
                                         size_t n_valid, bool accumulate, ptrdiff_t diag) {
   static_assert(kRows <= kMR, "rows of one panel");
+  // The tile's lines of C are asked for now, so that their misses overlap
+  // the k loop instead of stalling the stores after it (as the float
+  // kernel does).
+  for (size_t r = 0; r < m_valid; ++r) {
+    for (size_t j = 0; j < n_valid; j += 64 / sizeof(float)) PrefetchForWrite(c + r * ldc + j);
+  }
   // Every loop over the rows of acc runs over all kRows and is unrolled (a
   // run-time bound, or a rolled loop, would put acc on the stack, as GCC 12
   // did: zeroed there, loaded before the k loop and stored after it; see
