@@ -84,35 +84,36 @@ void AccumulatePv(const GroupTask& t, size_t i0, size_t rows, size_t j0, size_t 
 static_assert(kMR == kAvx512Bf16MR && kNV == 2, "the float tile's shape is the dot kernel's");
 
 // One tile of kRows query rows (their k-pair panel at ap: [kp][kMR][2]) and
-// the kPanel keys of one key panel (bpanel: [kp][32][2]), then SoftmaxTile:
+// the keys of one key panel (bpanel: [kp][32][2]) in its first kVecs
+// vectors (ForEachScoreTile), then SoftmaxTile:
 // p written to p + r * kKeyBlock + c0 + j, unrounded (the packing of p for
 // p·v rounds it), and added to the rows' sums.
 // Out of line (the only code with vdpbf16ps here): the caller dispatches
 // on the tile height through a lambda, which clang would not inline it into.
-template <size_t kRows>
+template <size_t kRows, size_t kVecs>
 MHSA_DOT_TILE_ATTR HWY_NOINLINE void DotScoreTile(const uint16_t* HWY_RESTRICT ap,
                                                   const uint16_t* HWY_RESTRICT bpanel, size_t kp,
                                                   size_t c0, const size_t* visible, bool first_tile,
                                                   float* HWY_RESTRICT p, const LazyRows& rows) {
-  VF acc[kRows][kNV];
+  VF acc[kRows][kVecs];
   HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(DF());
+    for (size_t v = 0; v < kVecs; ++v) acc[r][v] = hn::Zero(DF());
   }
   for (size_t q = 0; q < kp; ++q) {
-    const auto b0 = (__m512bh)_mm512_loadu_si512(bpanel + q * 2 * kPanel);
-    const auto b1 = (__m512bh)_mm512_loadu_si512(bpanel + q * 2 * kPanel + kPanel);
+    const uint16_t* HWY_RESTRICT bq = bpanel + q * 2 * kPanel;
     const uint16_t* HWY_RESTRICT aq = ap + q * 2 * kMR;
+    __m512bh b[kVecs];
+    for (size_t v = 0; v < kVecs; ++v) b[v] = (__m512bh)_mm512_loadu_si512(bq + v * kPanel);
     HWY_UNROLL(16)
     for (size_t r = 0; r < kRows; ++r) {
       int32_t pair;
       std::memcpy(&pair, aq + 2 * r, sizeof(pair));
       const auto a = (__m512bh)_mm512_set1_epi32(pair);
-      acc[r][0].raw = _mm512_dpbf16_ps(acc[r][0].raw, b0, a);
-      acc[r][1].raw = _mm512_dpbf16_ps(acc[r][1].raw, b1, a);
+      for (size_t v = 0; v < kVecs; ++v) acc[r][v].raw = _mm512_dpbf16_ps(acc[r][v].raw, b[v], a);
     }
   }
-  SoftmaxTile<kRows, false>(acc, c0, visible, first_tile, p, rows);
+  SoftmaxTile<kRows, false, kVecs>(acc, c0, visible, first_tile, p, rows);
 }
 
 // p for the first m rows of a query block (q packed by the kernel at
@@ -122,8 +123,8 @@ void DotScoreProduct(const uint16_t* HWY_RESTRICT q_pack, size_t m,
                      const uint16_t* HWY_RESTRICT k_block, size_t kp, size_t keys,
                      const size_t* visible, bool first_block, float* HWY_RESTRICT p,
                      const LazyRows& rows) {
-  ForEachScoreTile(m, keys, visible, [&](auto tile_rows, size_t i0, size_t c0) {
-    DotScoreTile<decltype(tile_rows)::value>(
+  ForEachScoreTile(m, keys, visible, [&](auto tile_rows, auto vecs, size_t i0, size_t c0) {
+    DotScoreTile<decltype(tile_rows)::value, decltype(vecs)::value>(
         q_pack + i0 * 2 * kp, k_block + c0 / kPanel * kp * 2 * kPanel, kp, c0, visible + i0,
         first_block && c0 == 0, p + i0 * kKeyBlock, rows.From(i0));
   });

@@ -238,11 +238,16 @@ inline void PackPanels(const float* HWY_RESTRICT src, ptrdiff_t row_stride, ptrd
 // reference instead, GCC 12 spilled a B vector of the 12-row kernels.)
 // kPrefetchB: whether to ask for B's lines ahead (kBPrefetchSteps); a B
 // panel already in L1 gains nothing from it and pays two loads per step.
-template <size_t kRows, size_t kRowStride, size_t kStepStride, bool kPrefetchB = true, class Finish>
+// kVecs: the tile's columns, in vectors from the panel's first: kNV (the
+// whole panel), or fewer for the flash path's score tiles at the causal
+// diagonal, whose rows see none of the panel's last keys.
+template <size_t kRows, size_t kRowStride, size_t kStepStride, bool kPrefetchB = true,
+          size_t kVecs = kNV, class Finish>
 HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTRICT bp, size_t k,
                             ptrdiff_t diag, size_t a_stride, const Finish& finish) {
   static_assert(kRows <= kMR, "the register budget is kMR's");
   static_assert(kRows <= 16, "HWY_UNROLL(16) unrolls the row loops whole");
+  static_assert(kVecs >= 1 && kVecs <= kNV, "columns within one panel");
   const size_t row_stride = kRowStride == kRuntimeStride ? a_stride : kRowStride;
   const DF d;
   // Every loop over the rows of acc is unrolled, here and in the finishes:
@@ -252,10 +257,10 @@ HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTR
   // it and read back by the finish, 72 memory operations a tile. Unrolled,
   // the accumulators stay in registers: TileCeiling at k = 64 1.07x, q·kᵀ
   // 1024x1024x64 1.09x, the 2048x1536x512 projection 1.05x (Zen 5).
-  VF acc[kRows][kNV];
+  VF acc[kRows][kVecs];
   HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(d);
+    for (size_t v = 0; v < kVecs; ++v) acc[r][v] = hn::Zero(d);
   }
   // Steps every row may take, then the triangle where rows drop out.
   const size_t full = diag <= 0 ? 0 : std::min(k, static_cast<size_t>(diag));
@@ -269,20 +274,20 @@ HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTR
       }
     }
     const float* HWY_RESTRICT arow = ap + p * kStepStride;
-    if (kNV <= 2) {
+    if (kVecs <= 2) {
       // Few B vectors: hold them all, stream the broadcasts (on AVX-512 the
       // broadcast folds into the FMA as a memory operand).
-      VF b[kNV];
-      for (size_t v = 0; v < kNV; ++v) b[v] = hn::LoadU(d, brow + v * kLanes);
+      VF b[kVecs];
+      for (size_t v = 0; v < kVecs; ++v) b[v] = hn::LoadU(d, brow + v * kLanes);
       for (size_t r = 0; r < kRows; ++r) {
         const VF a = hn::Set(d, arow[r * row_stride]);
-        for (size_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
+        for (size_t v = 0; v < kVecs; ++v) acc[r][v] = hn::MulAdd(a, b[v], acc[r][v]);
       }
     } else {
       // Many B vectors: hold the MR broadcasts, stream B.
       VF a[kRows];
       for (size_t r = 0; r < kRows; ++r) a[r] = hn::Set(d, arow[r * row_stride]);
-      for (size_t v = 0; v < kNV; ++v) {
+      for (size_t v = 0; v < kVecs; ++v) {
         const VF b = hn::LoadU(d, brow + v * kLanes);
         for (size_t r = 0; r < kRows; ++r) acc[r][v] = hn::MulAdd(a[r], b, acc[r][v]);
       }
@@ -294,7 +299,7 @@ HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTR
     for (size_t r = 0; r < kRows; ++r) {
       if (static_cast<ptrdiff_t>(p) >= diag + static_cast<ptrdiff_t>(r)) continue;
       const VF a = hn::Set(d, arow[r * row_stride]);
-      for (size_t v = 0; v < kNV; ++v) {
+      for (size_t v = 0; v < kVecs; ++v) {
         acc[r][v] = hn::MulAdd(a, hn::LoadU(d, brow + v * kLanes), acc[r][v]);
       }
     }
@@ -305,12 +310,12 @@ HWY_INLINE void ComputeTile(const float* HWY_RESTRICT ap, const float* HWY_RESTR
 // Stores a tile's accumulators row-major, kPanel floats a row, at tile
 // (aligned): the edge tiles' spill and the flash tiles' out-of-line raise.
 // Unrolled, as every loop over acc's rows (see ComputeTile).
-template <size_t kRows>
-HWY_INLINE void StoreTile(const VF (&acc)[kRows][kNV], float* HWY_RESTRICT tile) {
+template <size_t kRows, size_t kVecs = kNV>
+HWY_INLINE void StoreTile(const VF (&acc)[kRows][kVecs], float* HWY_RESTRICT tile) {
   const DF d;
   HWY_UNROLL(16)
   for (size_t r = 0; r < kRows; ++r) {
-    for (size_t v = 0; v < kNV; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
+    for (size_t v = 0; v < kVecs; ++v) hn::Store(acc[r][v], d, tile + r * kPanel + v * kLanes);
   }
 }
 
