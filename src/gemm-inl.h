@@ -448,11 +448,17 @@ inline void TileColumn(const float* HWY_RESTRICT a_tile, const float* HWY_RESTRI
 //   and a B that is finite there, where a masked step adds fma(0, b, c) = c
 //   exactly (c is never -0): the same bits, without the triangle's per-row
 //   skips.
+//   columns, first_col: C's columns lie as `columns` says (gemm.h), c at
+//   column first_col (a whole panel when columns are grouped).
 template <size_t kRowStride = 1>
 inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY_RESTRICT bp,
                         size_t bk, size_t n, size_t k, float* HWY_RESTRICT c, size_t ldc,
-                        float beta, ptrdiff_t diag, size_t a_stride = 0, bool tile_limit = false) {
+                        float beta, ptrdiff_t diag, size_t a_stride = 0, bool tile_limit = false,
+                        const ColumnGroups& columns = ColumnGroups(), size_t first_col = 0) {
   const size_t full = m / kMR * kMR, rest = m - full;
+  const ptrdiff_t origin = columns.Offset(first_col);
+  // Panel j0's first column of C's row 0.
+  const auto c_panel = [&](size_t j0) { return c + (columns.Offset(first_col + j0) - origin); };
   const size_t row_stride = kRowStride == kRuntimeStride ? a_stride : kRowStride;
   // The steps and limit of the tile whose row 0 is C's row i0 and whose last
   // row is `last` rows below it: k and diag, or with tile_limit the last
@@ -476,7 +482,7 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
     const float* a_tile = kRowStride == 1 ? ap + i0 * k : ap + i0 * row_stride;
     const auto [steps, tile_diag] = tile_steps(i0, kMR - 1);
     for (size_t j0 = 0; j0 < n; j0 += kPanel) {
-      TileColumn<kMR, kRowStride>(a_tile, bp + j0 * bk, steps, c + i0 * ldc + j0, ldc, kMR,
+      TileColumn<kMR, kRowStride>(a_tile, bp + j0 * bk, steps, c_panel(j0) + i0 * ldc, ldc, kMR,
                                   std::min(kPanel, n - j0), beta, tile_diag, a_stride);
     }
   }
@@ -489,8 +495,8 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
   WithTileRows(TileRows(rest), [&](auto rows) {
     for (size_t j0 = 0; j0 < n; j0 += kPanel) {
       TileColumn<decltype(rows)::value, kRowStride>(
-          a_tile, bp + j0 * bk, steps, c + full * ldc + j0, ldc, rest, std::min(kPanel, n - j0),
-          beta, tile_diag, a_stride);
+          a_tile, bp + j0 * bk, steps, c_panel(j0) + full * ldc, ldc, rest,
+          std::min(kPanel, n - j0), beta, tile_diag, a_stride);
     }
   });
 }
@@ -509,7 +515,8 @@ inline void TileProduct(const float* HWY_RESTRICT ap, size_t m, const float* HWY
 // Either way each element of C is the same sum in the same order.
 inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, size_t n, size_t k,
                          float alpha, float beta, float* HWY_RESTRICT c, size_t ldc, size_t k_block,
-                         float* HWY_RESTRICT a_pack) {
+                         float* HWY_RESTRICT a_pack, const ColumnGroups& columns = ColumnGroups(),
+                         size_t first_col = 0) {
   const ptrdiff_t kNoMask = static_cast<ptrdiff_t>(k + m + 1);
   const bool in_place = ReadsAInPlace(a, n, alpha);
   const size_t direct = in_place ? m / kMR * kMR : 0;  // Rows read in place.
@@ -524,14 +531,15 @@ inline void GemmRowBlock(MatrixView a, size_t m, const float* HWY_RESTRICT bp, s
     const float* b_block = bp + k0 * kPanel;
     if (direct > 0) {
       TileProduct<kRuntimeStride>(a.data + k0, direct, b_block, k, n, kc, c, ldc, block_beta,
-                                  kNoMask, a_stride);
+                                  kNoMask, a_stride, false, columns, first_col);
     }
     if (direct == m) continue;
     // alpha is folded into A here: one multiply per element of A, not of C.
     const float* rest = a.data + static_cast<ptrdiff_t>(direct) * a.row_stride;
     PackA(rest + static_cast<ptrdiff_t>(k0) * a.step, a.row_stride, a.step, m - direct, kc, alpha,
           a_pack);
-    TileProduct(a_pack, m - direct, b_block, k, n, kc, c + direct * ldc, ldc, block_beta, kNoMask);
+    TileProduct(a_pack, m - direct, b_block, k, n, kc, c + direct * ldc, ldc, block_beta, kNoMask,
+                0, false, columns, first_col);
   }
 }
 

@@ -13,8 +13,9 @@ namespace HWY_NAMESPACE {
 
 // Rows [0, m) of C, m <= kMC: one task of the driver.
 void GemmTask(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha, float beta,
-              float* c, size_t ldc, size_t k_block, float* a_pack) {
-  GemmRowBlock(a, m, bp, n, k, alpha, beta, c, ldc, k_block, a_pack);
+              float* c, size_t ldc, size_t k_block, float* a_pack, const ColumnGroups& columns,
+              size_t first_col) {
+  GemmRowBlock(a, m, bp, n, k, alpha, beta, c, ldc, k_block, a_pack, columns, first_col);
 }
 
 void PackBTarget(MatrixView b, size_t n, size_t k, float* dst) {
@@ -75,13 +76,13 @@ ScratchNeeds GemmNeeds() { return {0, kMC * kKC * sizeof(float)}; }
 namespace {
 
 // C = beta * C over [m][n], for the products that read neither A nor B.
-void ScaleC(float* c, size_t ldc, size_t m, size_t n, float beta) {
+void ScaleC(float* c, size_t ldc, size_t m, size_t n, float beta,
+            const ColumnGroups& columns = ColumnGroups()) {
   for (size_t i = 0; i < m; ++i) {
     float* row = c + i * ldc;
-    if (beta == 0.0f) {
-      std::fill(row, row + n, 0.0f);  // Never read: C may hold NaN.
-    } else {
-      for (size_t j = 0; j < n; ++j) row[j] *= beta;
+    for (size_t j = 0; j < n; ++j) {
+      float& x = row[columns.Offset(j)];
+      x = beta == 0.0f ? 0.0f : x * beta;  // beta 0 never reads: C may hold NaN.
     }
   }
 }
@@ -100,7 +101,8 @@ size_t PackedBBytes(size_t n, size_t k) { return RoundUp(n, kPanel) * k * sizeof
 // m, n > 0; k > 0 and alpha != 0.
 template <class BFor>
 void RunGemm(MatrixView a, size_t m, size_t n, size_t k, float alpha, float beta, float* c,
-             size_t ldc, int threads, const CallScratch& scratch, const BFor& b_for) {
+             size_t ldc, int threads, const CallScratch& scratch, const BFor& b_for,
+             const ColumnGroups& columns = ColumnGroups()) {
   threads = GemmThreads(m, n, k, threads);
   const auto gemm_task = &MHSA_DISPATCH(GemmTask);  // Once per call.
   // A packed B larger than half of L2 is taken in parts (GemmTasks):
@@ -128,20 +130,23 @@ void RunGemm(MatrixView a, size_t m, size_t n, size_t k, float alpha, float beta
     const MatrixView a_rows{a.data + static_cast<ptrdiff_t>(row) * a.row_stride, a.row_stride,
                             a.step};
     gemm_task(a_rows, tasks.rows(t), b_for(thread) + col * k, cols, k, alpha, beta,
-              c + row * ldc + col, ldc, k_block, static_cast<float*>(scratch.thread(thread)));
+              c + row * ldc + columns.Offset(col), ldc, k_block,
+              static_cast<float*>(scratch.thread(thread)), columns, col);
   });
 }
 
 }  // namespace
 
 void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha,
-                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch) {
+                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch,
+                     const ColumnGroups& columns) {
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == 0.0f) {
-    ScaleC(c, ldc, m, n, beta);
+    ScaleC(c, ldc, m, n, beta, columns);
     return;
   }
-  RunGemm(a, m, n, k, alpha, beta, c, ldc, threads, scratch, [bp](int) { return bp; });
+  RunGemm(
+      a, m, n, k, alpha, beta, c, ldc, threads, scratch, [bp](int) { return bp; }, columns);
 }
 
 void GemmPacked(const float* a, size_t lda, const PackedB& b, float* c, size_t ldc, size_t m,

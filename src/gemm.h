@@ -19,6 +19,21 @@ struct MatrixView {
   ptrdiff_t row_stride, step;
 };
 
+// Where the GEMM writes C's columns: column j of a row at
+// (j / group) * group_stride + j % group from the row's start, so that the
+// groups of `group` columns (whole kPanel panels) may lie apart: the
+// layer's projection writes each head's q, k and v as its own [rows][head_dim]
+// block. group 0: row-major, column j at j.
+struct ColumnGroups {
+  size_t group = 0;
+  ptrdiff_t group_stride = 0;
+
+  ptrdiff_t Offset(size_t j) const {
+    if (group == 0) return static_cast<ptrdiff_t>(j);
+    return static_cast<ptrdiff_t>(j / group) * group_stride + static_cast<ptrdiff_t>(j % group);
+  }
+};
+
 // Whether the GEMM reads op(A) in place, unpacked, for a task n columns
 // wide: a row-major A, alpha 1 (packing folds alpha in), a thin task.
 inline bool ReadsAInPlace(MatrixView a, size_t n, float alpha) {
@@ -55,8 +70,10 @@ ScratchNeeds GemmNeeds();
 // threads, each per-thread part of `scratch` holding GemmNeeds().per_thread
 // bytes; every element of C is summed over k in one fixed order, so results
 // are bitwise the same for any thread count.
+// `columns`: where C's columns lie (row-major by default).
 void GemmWithPackedB(MatrixView a, size_t m, const float* bp, size_t n, size_t k, float alpha,
-                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch);
+                     float beta, float* c, size_t ldc, int threads, const CallScratch& scratch,
+                     const ColumnGroups& columns = ColumnGroups());
 
 // Conveniences for tests and benchmarks: B packed from rows b ([n][k],
 // stride ldb), and C = A·Bᵀ with it (a: [m][k] stride lda, beta = 0) with

@@ -23,6 +23,7 @@
 #include "softmax.h"
 #include "target_param.h"
 #include "test_data.h"
+#include "workspace.h"
 
 namespace mhsa {
 namespace {
@@ -125,6 +126,53 @@ TEST_P(GemmTest, ParallelSplitsKeepBits) {
         } else {
           ASSERT_EQ(std::memcmp(c.data(), first.data(), c.size() * sizeof(float)), 0)
               << what << " changed bits";
+        }
+      }
+    }
+  }
+}
+
+// C's columns in groups that lie apart (the layer's per-head q, k, v
+// blocks): each group of 64 columns is its own [m][64] block, with a gap
+// after it. Every element must be the row-major product's, bit for bit (the
+// same tasks and sums, stored elsewhere), on 1 and 2 threads, with column
+// parts (B over half of L2) and without, and the gaps untouched; k == 0
+// zeroes the groups alone.
+TEST_P(GemmTest, GroupedColumnsLandApart) {
+  constexpr size_t kGroup = 64, kGap = 16;
+  const size_t m = 100;
+  uint32_t seed = 950;
+  for (const size_t n : {size_t{192}, size_t{256}}) {
+    const size_t k = n == 256 ? Caches().l2 / 2 / (n * sizeof(float)) + 1 : 70;
+    const auto a = Random(m * k, seed++), b = Random(n * k, seed++);
+    const PackedB packed = PackRows(b.data(), k, n, k);
+    std::vector<float> plain(m * n);
+    GemmPacked(a.data(), k, packed, plain.data(), n, m);
+    const size_t stride = m * kGroup + kGap, groups = n / kGroup;
+    const ColumnGroups columns{kGroup, static_cast<ptrdiff_t>(stride)};
+    for (int threads : {1, 2}) {
+      for (const size_t steps : {k, size_t{0}}) {
+        std::vector<float> c(groups * stride, 7.0f);
+        for (size_t g = 0; g < groups; ++g) std::fill_n(c.data() + g * stride, m * kGroup, kNaN);
+        RunOptions options;
+        options.num_threads = threads;
+        const CallScratch scratch(options, GemmNeeds(), threads);
+        GemmWithPackedB({a.data(), static_cast<ptrdiff_t>(k), 1}, m, packed.data.data(), n, steps,
+                        1.0f, 0.0f, c.data(), kGroup, threads, scratch, columns);
+        const std::string what = "n=" + std::to_string(n) + " k=" + std::to_string(steps) + ", " +
+                                 std::to_string(threads) + " threads";
+        for (size_t g = 0; g < groups; ++g) {
+          for (size_t i = 0; i < m; ++i) {
+            for (size_t j = 0; j < kGroup; ++j) {
+              const float want = steps == 0 ? 0.0f : plain[i * n + g * kGroup + j];
+              const float got = c[g * stride + i * kGroup + j];
+              ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+                  << what << ": row " << i << " column " << g * kGroup + j;
+            }
+          }
+          for (size_t e = m * kGroup; e < stride; ++e) {
+            ASSERT_EQ(c[g * stride + e], 7.0f) << what << ": gap after group " << g;
+          }
         }
       }
     }
