@@ -108,7 +108,8 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
     if (j0 + kKeyBlock >= key_end) {
       for (size_t r = 0; r < rows; ++r) {
         const float* row = out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos;
-        for (size_t d = 0; d < dim; d += 64 / sizeof(float)) PrefetchForWrite(row + d);
+        for (size_t d = 0; d < dim; d += 64 / sizeof(float))
+          PrefetchForWrite<kFamily == Family::kAvx512>(row + d);
       }
     }
     for (size_t r = 0; r < kQueryBlock; ++r) {

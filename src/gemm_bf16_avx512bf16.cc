@@ -75,7 +75,8 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
   // the k loop instead of stalling the stores after it (as the float
   // kernel does).
   for (size_t r = 0; r < m_valid; ++r) {
-    for (size_t j = 0; j < n_valid; j += 64 / sizeof(float)) PrefetchForWrite(c + r * ldc + j);
+    for (size_t j = 0; j < n_valid; j += 64 / sizeof(float))
+      PrefetchForWrite<true>(c + r * ldc + j);
   }
   // Every loop over the rows of acc runs over all kRows and is unrolled (a
   // run-time bound, or a rolled loop, would put acc on the stack, as GCC 12

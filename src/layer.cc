@@ -164,8 +164,8 @@ void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch
   const size_t rows = batch * context;
   const auto ctx = static_cast<int64_t>(context), heads = static_cast<int64_t>(num_heads),
              dim = static_cast<int64_t>(head_dim);
-  // Where the projection puts q, k and v (their strides, and where the
-  // column of q, k and v of head 0 starts). The float GEMM writes each
+  // Where the projection puts q, k and v: their strides, and `third`, how
+  // far k starts after q and v after k. The float GEMM writes each
   // head's q, k and v as its own [batch * context][head_dim] block when a
   // head is whole panels: the attention then reads each head's rows as one
   // contiguous run instead of rows 3 * attention_dim floats apart, one page
@@ -182,6 +182,7 @@ void MultiHeadedSelfAttention::Impl::Forward(const float* embedded, size_t batch
     GemmBf16WithScratch(ChosenBf16Kernel(), embedded, embedding_dim, packed_bf16, qkv, row, rows,
                         threads, scratch);
   } else {
+    // Groups of head_dim columns (whole panels, as ColumnGroups needs).
     const ColumnGroups columns =
         by_head ? ColumnGroups{head_dim, static_cast<ptrdiff_t>(rows * head_dim)} : ColumnGroups();
     GemmWithPackedB({embedded, static_cast<ptrdiff_t>(embedding_dim), 1}, rows, packed.data.data(),

@@ -4,23 +4,27 @@
 
 namespace mhsa {
 
-// Asks for the cache line at p in the state a store needs. On x86 that is
-// PREFETCHW, which takes the line for this core alone. GCC compiles
-// __builtin_prefetch(p, 1) to it only with -mprfchw, which the per-target
-// attributes do not add, so the builtin gave a read prefetch (PREFETCHT0)
-// and the store still had to ask for the line. Every AVX-512 CPU has
-// PREFETCHW; x86-64 CPUs without it take its encoding as a no-op. p is
-// never dereferenced (a prefetch does not fault), so it may point past
-// the rows written. Elsewhere the builtin (on Arm, PRFM PSTL1KEEP).
-// Measured against the read prefetch (Zen 5, gemm_bench, 2-3 rounds
+// Asks for the cache line at p in the state a store needs. kOwned: emit
+// x86's PREFETCHW, which takes the line for this core alone; only for code
+// that runs on CPUs that all list it (CPUID PRFCHW): the AVX-512 family and
+// the AVX512_BF16 kernel (Intel from Skylake-SP, AMD from Zen 4). GCC
+// compiles __builtin_prefetch(p, 1) to PREFETCHW only with -mprfchw, which
+// the per-target attributes do not add, so the builtin, used otherwise, is
+// a read prefetch there (PREFETCHT0), after which the store still has to
+// ask for the line; on Arm it is PRFM PSTL1KEEP. p is never dereferenced
+// (a prefetch does not fault), so it may point past the rows written.
+// PREFETCHW against the read prefetch (Zen 5, gemm_bench, 2-3 rounds
 // interleaved): the projections 1.01-1.02x faster on 1 thread and
 // 1.00-1.02x on 2, q·kᵀ and p·v 1.01-1.02x.
+template <bool kOwned>
 inline void PrefetchForWrite(const void* p) {
 #if defined(__x86_64__)
-  asm volatile("prefetchw (%0)" : : "r"(p));
-#else
-  __builtin_prefetch(p, 1);
+  if constexpr (kOwned) {
+    asm volatile("prefetchw (%0)" : : "r"(p));
+    return;
+  }
 #endif
+  __builtin_prefetch(p, 1);
 }
 
 }  // namespace mhsa
