@@ -106,11 +106,8 @@ void FlashBlock(const GroupTask& t, size_t head, size_t i0, size_t rows, size_t 
     // FinishRow's stores: B=32 T=64 1.05x, B=8 T=128 E=768 1.04x, B=2
     // T=1024 1.02x (2 threads, Xeon).
     if (j0 + kKeyBlock >= key_end) {
-      for (size_t r = 0; r < rows; ++r) {
-        const float* row = out + static_cast<ptrdiff_t>(i0 + r) * t.out_pos;
-        for (size_t d = 0; d < dim; d += 64 / sizeof(float))
-          PrefetchForWrite<kFamily == Family::kAvx512>(row + d);
-      }
+      PrefetchRowsForWrite<kFamily == Family::kAvx512>(out + static_cast<ptrdiff_t>(i0) * t.out_pos,
+                                                       rows, t.out_pos, dim);
     }
     for (size_t r = 0; r < kQueryBlock; ++r) {
       visible[r] = limit[r] <= j0 ? 0 : std::min(keys, limit[r] - j0);

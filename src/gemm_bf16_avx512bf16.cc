@@ -74,10 +74,7 @@ MHSA_TARGET_AVX512BF16 void MicroKernel(const uint16_t* __restrict ap,
   // The tile's lines of C are asked for now, so that their misses overlap
   // the k loop instead of stalling the stores after it (as the float
   // kernel does).
-  for (size_t r = 0; r < m_valid; ++r) {
-    for (size_t j = 0; j < n_valid; j += 64 / sizeof(float))
-      PrefetchForWrite<true>(c + r * ldc + j);
-  }
+  PrefetchRowsForWrite<true>(c, m_valid, static_cast<ptrdiff_t>(ldc), n_valid);
   // Every loop over the rows of acc runs over all kRows and is unrolled (a
   // run-time bound, or a rolled loop, would put acc on the stack, as GCC 12
   // did: zeroed there, loaded before the k loop and stored after it; see

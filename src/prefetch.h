@@ -2,6 +2,8 @@
 #ifndef MHSA_SRC_PREFETCH_H_
 #define MHSA_SRC_PREFETCH_H_
 
+#include <cstddef>
+
 namespace mhsa {
 
 // Asks for the cache line at p in the state a store needs. kOwned: emit
@@ -25,6 +27,17 @@ inline void PrefetchForWrite(const void* p) {
   }
 #endif
   __builtin_prefetch(p, 1);
+}
+
+// PrefetchForWrite over every line of `rows` rows of `cols` floats, the
+// rows `stride` floats apart from `first`: a tile's rows of C, a block's
+// output rows.
+template <bool kOwned>
+inline void PrefetchRowsForWrite(const float* first, size_t rows, ptrdiff_t stride, size_t cols) {
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = first + static_cast<ptrdiff_t>(r) * stride;
+    for (size_t j = 0; j < cols; j += 64 / sizeof(float)) PrefetchForWrite<kOwned>(row + j);
+  }
 }
 
 }  // namespace mhsa
