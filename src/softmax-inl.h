@@ -64,6 +64,19 @@ HWY_INLINE void StoreTail(D d, hn::Vec<D> v, float* HWY_RESTRICT p, size_t count
 #endif
 }
 
+// exp(r) for r = x - q ln2, |r| <= ln2/2 (see SoftmaxExp): 1 + r + r^2 Q(r).
+template <class D>
+HWY_INLINE hn::Vec<D> ExpReduced(D d, hn::Vec<D> x, hn::Vec<D> q) {
+  auto r = hn::MulAdd(q, hn::Set(d, -0.693145751953125f), x);
+  r = hn::MulAdd(q, hn::Set(d, -1.428606765330187045e-6f), r);
+  auto poly = hn::Set(d, 0.0013751407895869424f);
+  poly = hn::MulAdd(poly, r, hn::Set(d, 0.00836891634137505f));
+  poly = hn::MulAdd(poly, r, hn::Set(d, 0.041669533109222265f));
+  poly = hn::MulAdd(poly, r, hn::Set(d, 0.1666651845998037f));
+  poly = hn::MulAdd(poly, r, hn::Set(d, 0.499999885951128f));
+  return hn::Add(hn::MulAdd(hn::Mul(r, r), poly, r), hn::Set(d, 1.0f));
+}
+
 // exp(x) for x <= 88 (normal results; the softmaxes need x <= 8), in about
 // 17 operations where Highway's general Exp (any x, subnormal results)
 // takes about 27: the exp is a sixth of the flash attention's arithmetic
@@ -72,35 +85,41 @@ HWY_INLINE void StoreTail(D d, hn::Vec<D> v, float* HWY_RESTRICT p, size_t count
 // + r^2 Q(r) with Q fitted by weighted least squares (relative error
 // 3.6e-9), the small terms summed first and the 1 last; then the exponent
 // gets q (2^q is exact for q >= -126).
+// q is rounded by adding 1.5 * 2^23 to x / ln2 (|x / ln2| < 2^22): the
+// sum's float keeps no fraction, so it is 1.5 * 2^23 + round(x / ln2), to
+// nearest with ties to even as a rounding instruction (the constant is
+// even), and its low mantissa bits hold q as a two's complement; adding the
+// bias 127 and shifting by 23 makes 2^q's bits (the shift drops the rest).
+// One add, one integer add and one shift, where rounding, converting to
+// integers (with Highway's fix-up of out-of-range lanes on AVX2: five
+// instructions), masking the lanes out of range and adding the bias took
+// about eight: the same q and the same bits. No lane is converted, so no
+// NaN or -inf reaches a conversion (undefined where Highway emulates it in
+// C++: found by the fuzz_forward corpus under UBSan).
 template <class D>
 HWY_INLINE hn::Vec<D> SoftmaxExp(D d, hn::Vec<D> x) {
-  const auto q = hn::Round(hn::Mul(x, hn::Set(d, 1.44269504088896341f)));
-  auto r = hn::MulAdd(q, hn::Set(d, -0.693145751953125f), x);
-  r = hn::MulAdd(q, hn::Set(d, -1.428606765330187045e-6f), r);
-  auto poly = hn::Set(d, 0.0013751407895869424f);
-  poly = hn::MulAdd(poly, r, hn::Set(d, 0.00836891634137505f));
-  poly = hn::MulAdd(poly, r, hn::Set(d, 0.041669533109222265f));
-  poly = hn::MulAdd(poly, r, hn::Set(d, 0.1666651845998037f));
-  poly = hn::MulAdd(poly, r, hn::Set(d, 0.499999885951128f));
-  const auto y = hn::Add(hn::MulAdd(hn::Mul(r, r), poly, r), hn::Set(d, 1.0f));
+  const auto x_log2e = hn::Mul(x, hn::Set(d, 1.44269504088896341f));
   const auto in_range = hn::Ge(x, hn::Set(d, -87.33f));
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  // AVX-512 rounds in one instruction and scales by 2^q in one (vscalefps;
+  // the zero-masking is free), where the generic path below takes two and
+  // three: the same values, as y * 2^q is exact for the normal results of
+  // this range.
   if constexpr (hn::MaxLanes(D()) == 16) {
-    // AVX-512 scales by 2^q in one instruction (vscalefps; the zero-masking
-    // is free), where the generic path below takes four: the same values,
-    // as y * 2^q is exact for the normal results of this range.
+    const auto q = hn::Round(x_log2e);
+    const auto y = ExpReduced(d, x, q);
     return hn::Vec<D>{_mm512_maskz_scalef_ps(in_range.raw, y.raw, q.raw)};
   }
 #endif
-  const hn::RebindToSigned<D> di;
-  // Only in-range q reach the conversion: a NaN x (in the flash tiles, -inf
-  // - -inf for a hidden key of a row whose reference is still -inf, or a bad
-  // row's scores) or -inf would make it undefined where Highway emulates it
-  // in C++ (EMU128: found by the fuzz_forward corpus under UBSan).
-  const auto scale =
-      hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, hn::IfThenElseZero(in_range, q)),
-                                               hn::Set(di, 127))));
-  // Below -87.33, and for -inf and NaN: exactly 0.
+  const auto shifter = hn::Set(d, 12582912.0f);  // 1.5 * 2^23.
+  const auto shifted = hn::Add(x_log2e, shifter);
+  const auto q = hn::Sub(shifted, shifter);  // Exact: both in [2^23, 2^24).
+  const auto y = ExpReduced(d, x, q);
+  const hn::RebindToUnsigned<D> du;
+  const auto biased = hn::Add(hn::BitCast(du, shifted), hn::Set(du, 127u));
+  const auto scale = hn::BitCast(d, hn::ShiftLeft<23>(biased));
+  // Below -87.33 (where q + 127 leaves the exponent's range), and for -inf
+  // and NaN: exactly 0.
   return hn::IfThenElseZero(in_range, hn::Mul(y, scale));
 }
 
