@@ -90,12 +90,14 @@ HWY_INLINE hn::Vec<D> ExpReduced(D d, hn::Vec<D> x, hn::Vec<D> q) {
 // nearest with ties to even as a rounding instruction (the constant is
 // even), and its low mantissa bits hold q as a two's complement; adding the
 // bias 127 and shifting by 23 makes 2^q's bits (the shift drops the rest).
-// One add, one integer add and one shift, where rounding, converting to
-// integers (with Highway's fix-up of out-of-range lanes on AVX2: five
-// instructions), masking the lanes out of range and adding the bias took
-// about eight: the same q and the same bits. No lane is converted, so no
-// NaN or -inf reaches a conversion (undefined where Highway emulates it in
-// C++: found by the fuzz_forward corpus under UBSan).
+// An add, a subtract (q as a float), an integer add and a shift, where
+// rounding, converting to integers (with Highway's fix-up of out-of-range
+// lanes on AVX2: five instructions), masking the lanes out of range and
+// adding the bias took about eight: the same q and the same bits. Lanes out
+// of range (x below -87.33, -inf, NaN) get bits of no meaning, which the
+// final mask zeroes; none is converted, so no NaN or -inf reaches a
+// conversion (undefined where Highway emulates it in C++: found by the
+// fuzz_forward corpus under UBSan).
 template <class D>
 HWY_INLINE hn::Vec<D> SoftmaxExp(D d, hn::Vec<D> x) {
   const auto x_log2e = hn::Mul(x, hn::Set(d, 1.44269504088896341f));
