@@ -94,8 +94,8 @@ HWY_INLINE bool TileOver(const VF (&acc)[kRows][kVecs], const LazyRows& rows) {
 // For each of the `count` rows of a tile (its kVecs vectors stored at tile,
 // kPanel floats a row) with a score above its reference + kHeadroom, or a
 // NaN or +inf one (then the row is bad, it ends as NaN, and what it writes
-// no longer matters): raises the row's reference to the tile's max. Rarely called:
-// a row's first tile sets its reference in FirstReferences instead.
+// no longer matters): raises the row's reference to the tile's max. Rarely
+// called: a row's first tile sets its reference in FirstReferences instead.
 template <size_t kVecs>
 HWY_NOINLINE void RaiseRows(const float* HWY_RESTRICT tile, size_t count, size_t c0,
                             float* HWY_RESTRICT p, const LazyRows& rows, bool round_p) {
