@@ -168,7 +168,7 @@ void AttentionRows(const AttentionShape& shape, const float* q, Strides q_stride
     return base + b * s.batch + i * s.position + h * s.head;
   };
   const auto dim = static_cast<size_t>(shape.head_dim);
-  std::vector<Acc> q_row(dim);
+  std::vector<Acc> q_row(dim), acc(dim);
   for (int b = 0; b < shape.batch; ++b) {
     const int q_len = q_lengths != nullptr ? q_lengths[b] : shape.q_len;
     const int kv_len = kv_lengths != nullptr ? kv_lengths[b] : shape.kv_len;
@@ -216,15 +216,16 @@ void AttentionRows(const AttentionShape& shape, const float* q, Strides q_stride
             x = std::exp(x - max);
             sum += x;
           }
-          for (size_t d = 0; d < dim; ++d) {
-            Acc acc = 0;
-            for (int j = 0; j < limit; ++j) {
-              const T p = s[static_cast<size_t>(j)];
-              acc += (kBf16 ? in(static_cast<float>(p)) : static_cast<Acc>(p)) *
-                     in(at(v, v_strides, b, j, g)[d]);
-            }
-            o[d] = static_cast<T>(acc / sum);
+          // Keys outer, so that v is read along its rows; each o[d] is
+          // still its sum over the keys in ascending order.
+          std::fill(acc.begin(), acc.end(), Acc(0));
+          for (int j = 0; j < limit; ++j) {
+            const T p = s[static_cast<size_t>(j)];
+            const Acc pj = kBf16 ? in(static_cast<float>(p)) : static_cast<Acc>(p);
+            const float* vj = at(v, v_strides, b, j, g);
+            for (size_t d = 0; d < dim; ++d) acc[d] += pj * in(vj[d]);
           }
+          for (size_t d = 0; d < dim; ++d) o[d] = static_cast<T>(acc[d] / sum);
           row_lse = max + static_cast<T>(std::log(sum));
           if (p_row != nullptr) {
             for (int j = 0; j < shape.kv_len; ++j) {
