@@ -3,7 +3,7 @@
 // against, so it stays plain: no blocking, no SIMD, no cleverness.
 //
 // Two precisions: T = float accumulates in float (what a float32 user would
-// get); T = double accumulates in long double (the "truth" for error bounds).
+// get); T = double accumulates in double (the "truth" for error bounds).
 #ifndef MHSA_SRC_REFERENCE_H_
 #define MHSA_SRC_REFERENCE_H_
 

@@ -341,8 +341,8 @@ std::vector<float> Rounded(std::vector<float> v) {
   return v;
 }
 
-// The two references of the rule: float64 (long double sums) and plain
-// float32, both of the bf16-rounded inputs. a: [m][k], b: [n][k], dense.
+// The two references of the rule: float64 and plain float32, both of the
+// bf16-rounded inputs. a: [m][k], b: [n][k], dense.
 void References(const std::vector<float>& a, const std::vector<float>& b, size_t m, size_t n,
                 size_t k, std::vector<double>* truth, std::vector<float>* plain) {
   const std::vector<float> ar = Rounded(a), br = Rounded(b);
@@ -474,15 +474,15 @@ TEST_P(Bf16GemmTest, CausalLimitSkipsMaskedStepsExactly) {
       std::vector<float> plain(m * n);
       for (size_t i = 0; i < m; ++i) {
         for (size_t j = 0; j < n; ++j) {
-          long double t = accumulate ? c0[i * n + j] : 0.0f;
+          double t = accumulate ? c0[i * n + j] : 0.0f;
           float s = 0.0f;
           for (size_t p = 0; p < k; ++p) {
             if (static_cast<ptrdiff_t>(p) >= diag + static_cast<ptrdiff_t>(i)) break;
             const float x = RoundToBf16(a_vals[i * k + p]), y = RoundToBf16(b_vals[p * n + j]);
-            t += static_cast<long double>(x) * y;
+            t += static_cast<double>(x) * y;
             s += x * y;
           }
-          truth[i * n + j] = static_cast<double>(t);
+          truth[i * n + j] = t;
           plain[i * n + j] = accumulate ? c0[i * n + j] + s : s;
         }
       }
