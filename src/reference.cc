@@ -12,12 +12,14 @@ namespace mhsa {
 namespace ref {
 namespace {
 
-// Each precision accumulates in itself. double is the yardstick of the error
-// rule (tests/error_rule.h), whose floor is one float epsilon of the largest
-// magnitude: a double sum of k terms is off by at most about k * 2^-53 of the
-// terms' magnitudes, a millionth of that floor at the largest k the tests
-// use, so wider sums could not change a verdict. Sums in long double were
-// tried and cost much: on aarch64 long double is IEEE quad in software.
+// Each precision accumulates in itself. The double reference is the
+// yardstick of the error rule (tests/error_rule.h), whose floor is one float
+// epsilon (1.2e-7) of the largest output: a double sum of k terms is off by
+// at most k * 2^-53 of the sum of its terms' magnitudes (1.1e-13 for a
+// thousand terms), so wider sums would move the measured errors by nothing
+// the rule can see. They were long double once, and cost much: IEEE quad in
+// software on aarch64 (the AwkwardSizes tests took 5-6x as long under qemu),
+// x87 on x86 (1.5-2.2x as long).
 template <typename T>
 struct Accumulator {
   using type = T;

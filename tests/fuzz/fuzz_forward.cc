@@ -107,8 +107,8 @@ constexpr double kU = 1.0 / (1 << 24);
 double Gamma(double n) { return n * kU / (1 - n * kU); }
 
 // For one (batch element, head): the exact output (float64, the project's
-// reference kernels) and a first-order bound on the
-// error of any float32 evaluation of it.
+// reference kernels) and a first-order bound on the error of any float32
+// evaluation of it.
 //   q, k, v = x Wᵀ:            |dq| <= g_E |x||W|ᵀ                  (per entry)
 //   s_ij = q_i.k_j / sqrt(D):  |ds| <= (2 g_E + g_D + 4u) (|x||Wq|ᵀ).(|x||Wk|ᵀ) / sqrt(D)
 //                                        + 2u |s_ij - max_j s_ij|    (max subtraction, exp's
