@@ -10,41 +10,21 @@
 
 namespace mhsa {
 namespace ref {
-namespace {
-
-// Each precision accumulates in itself. The double reference is the
-// yardstick of the error rule (tests/error_rule.h), whose floor is one float
-// epsilon (1.2e-7) of the largest output: a double sum of k terms is off by
-// at most k * 2^-53 of the sum of its terms' magnitudes (1.1e-13 for a
-// thousand terms), so wider sums would move the measured errors by nothing
-// the rule can see. They were long double once, and cost much: IEEE quad in
-// software on aarch64 (the AwkwardSizes tests took 5-6x as long under qemu),
-// x87 on x86 (1.5-2.2x as long).
-template <typename T>
-struct Accumulator {
-  using type = T;
-};
-
-}  // namespace
 
 template <typename T>
 void MatMulBt(const T* a, size_t lda, const T* b, size_t ldb, T* c, size_t ldc, size_t m, size_t n,
               size_t k) {
-  using Acc = typename Accumulator<T>::type;
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < n; ++j) {
-      Acc sum = 0;
-      for (size_t p = 0; p < k; ++p) {
-        sum += static_cast<Acc>(a[i * lda + p]) * static_cast<Acc>(b[j * ldb + p]);
-      }
-      c[i * ldc + j] = static_cast<T>(sum);
+      T sum = 0;
+      for (size_t p = 0; p < k; ++p) sum += a[i * lda + p] * b[j * ldb + p];
+      c[i * ldc + j] = sum;
     }
   }
 }
 
 template <typename T>
 void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols, size_t first_query, T divisor) {
-  using Acc = typename Accumulator<T>::type;
   for (size_t r = 0; r < rows; ++r) {
     T* row = scores + r * ld;
     const size_t i = first_query + r;
@@ -57,14 +37,12 @@ void CausalSoftmax(T* scores, size_t ld, size_t rows, size_t cols, size_t first_
       // Written so that a NaN score makes the max NaN, as torch's softmax does.
       if (!(row[j] <= max)) max = row[j];
     }
-    Acc sum = 0;
+    T sum = 0;
     for (size_t j = 0; j < cols; ++j) {
       row[j] = std::exp(row[j] - max);  // exp(-inf) = 0 for masked keys.
       sum += row[j];
     }
-    for (size_t j = 0; j < cols; ++j) {
-      row[j] = static_cast<T>(row[j] / sum);
-    }
+    for (size_t j = 0; j < cols; ++j) row[j] /= sum;
   }
 }
 
@@ -117,18 +95,16 @@ void Forward(const float* x, size_t batch, size_t context, size_t embedding_dim,
 template <typename T>
 void Gemm(bool trans_a, bool trans_b, size_t m, size_t n, size_t k, T alpha, const float* a,
           size_t lda, const float* b, size_t ldb, T beta, T* c, size_t ldc) {
-  using Acc = typename Accumulator<T>::type;
   for (size_t i = 0; i < m; ++i) {
     for (size_t j = 0; j < n; ++j) {
-      Acc sum = 0;
+      T sum = 0;
       for (size_t p = 0; p < k; ++p) {
         const float x = trans_a ? a[p * lda + i] : a[i * lda + p];
         const float y = trans_b ? b[j * ldb + p] : b[p * ldb + j];
-        sum += static_cast<Acc>(x) * static_cast<Acc>(y);
+        sum += static_cast<T>(x) * static_cast<T>(y);
       }
       T& dst = c[i * ldc + j];
-      dst = beta == 0 ? static_cast<T>(alpha * static_cast<T>(sum))
-                      : static_cast<T>(alpha * static_cast<T>(sum) + beta * dst);
+      dst = beta == 0 ? alpha * sum : alpha * sum + beta * dst;
     }
   }
 }
@@ -157,10 +133,9 @@ void AttentionRows(const AttentionShape& shape, const float* q, Strides q_stride
                    Strides k_strides, const float* v, Strides v_strides, T* out,
                    Strides out_strides, bool causal, T scale, const int* q_lengths,
                    const int* kv_lengths, T* lse, T* probabilities) {
-  using Acc = typename Accumulator<T>::type;
   static_assert(!kBf16 || std::is_same<T, float>::value, "the bf16 computation is in float");
   // Rounds a kernel input the way this computation does.
-  const auto in = [](float x) { return static_cast<Acc>(kBf16 ? Bf16(x) : x); };
+  const auto in = [](float x) { return static_cast<T>(kBf16 ? Bf16(x) : x); };
   const T kInf = std::numeric_limits<T>::infinity();
   const T kNaN = std::numeric_limits<T>::quiet_NaN();
   if (shape.num_heads <= 0) return;  // No rows (and no group size to divide by).
@@ -170,7 +145,7 @@ void AttentionRows(const AttentionShape& shape, const float* q, Strides q_stride
     return base + b * s.batch + i * s.position + h * s.head;
   };
   const auto dim = static_cast<size_t>(shape.head_dim);
-  std::vector<Acc> q_row(dim), acc(dim);
+  std::vector<T> q_row(dim), acc(dim);
   for (int b = 0; b < shape.batch; ++b) {
     const int q_len = q_lengths != nullptr ? q_lengths[b] : shape.q_len;
     const int kv_len = kv_lengths != nullptr ? kv_lengths[b] : shape.kv_len;
@@ -181,14 +156,14 @@ void AttentionRows(const AttentionShape& shape, const float* q, Strides q_stride
         const int limit = causal ? std::max(0, std::min(kv_len, i + kv_len - q_len + 1)) : kv_len;
         const float* qi = at(q, q_strides, b, i, h);
         for (size_t d = 0; d < dim; ++d) {
-          q_row[d] = kBf16 ? in(qi[d] * static_cast<float>(scale)) : static_cast<Acc>(qi[d]);
+          q_row[d] = kBf16 ? in(qi[d] * static_cast<float>(scale)) : static_cast<T>(qi[d]);
         }
         std::vector<T> s(static_cast<size_t>(limit));
         for (int j = 0; j < limit; ++j) {
           const float* kj = at(k, k_strides, b, j, g);
-          Acc dot = 0;
+          T dot = 0;
           for (size_t d = 0; d < dim; ++d) dot += q_row[d] * in(kj[d]);
-          s[static_cast<size_t>(j)] = kBf16 ? static_cast<T>(dot) : static_cast<T>(dot) * scale;
+          s[static_cast<size_t>(j)] = kBf16 ? dot : dot * scale;
         }
         T max = -kInf;
         bool bad = false;
@@ -213,25 +188,25 @@ void AttentionRows(const AttentionShape& shape, const float* q, Strides q_stride
             for (int j = 0; j < shape.kv_len; ++j) p_row[j] = j < limit ? kNaN : T(0);
           }
         } else {
-          Acc sum = 0;
+          T sum = 0;
           for (T& x : s) {
             x = std::exp(x - max);
             sum += x;
           }
           // Keys outer, so that v is read along its rows; each o[d] is
           // still its sum over the keys in ascending order.
-          std::fill(acc.begin(), acc.end(), Acc(0));
+          std::fill(acc.begin(), acc.end(), T(0));
           for (int j = 0; j < limit; ++j) {
             const T p = s[static_cast<size_t>(j)];
-            const Acc pj = kBf16 ? in(static_cast<float>(p)) : static_cast<Acc>(p);
+            const T pj = kBf16 ? in(static_cast<float>(p)) : p;
             const float* vj = at(v, v_strides, b, j, g);
             for (size_t d = 0; d < dim; ++d) acc[d] += pj * in(vj[d]);
           }
-          for (size_t d = 0; d < dim; ++d) o[d] = static_cast<T>(acc[d] / sum);
-          row_lse = max + static_cast<T>(std::log(sum));
+          for (size_t d = 0; d < dim; ++d) o[d] = acc[d] / sum;
+          row_lse = max + std::log(sum);
           if (p_row != nullptr) {
             for (int j = 0; j < shape.kv_len; ++j) {
-              p_row[j] = j < limit ? static_cast<T>(s[static_cast<size_t>(j)] / sum) : T(0);
+              p_row[j] = j < limit ? s[static_cast<size_t>(j)] / sum : T(0);
             }
           }
         }

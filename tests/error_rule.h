@@ -1,6 +1,6 @@
 // The project's one numerical rule. A fast float32 result and the plain
 // float32 reference are both compared with the float64 reference (double
-// sums: src/reference.cc says why no wider); the fast result's max error must
+// sums: src/reference.h says why no wider); the fast result's max error must
 // be at most twice the plain reference's own max error, plus a floor of one
 // float epsilon of the largest magnitude (so that a reference that happens to
 // be exact does not demand exactness of a different but equally valid
