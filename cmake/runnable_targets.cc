@@ -1,0 +1,16 @@
+// Run at configure time when MHSA_RUNNABLE_TARGETS_ONLY is on
+// (cmake/MhsaTargets.cmake): prints the Highway targets that this build
+// would compile (HWY_TARGETS, with the same HWY_DISABLED_TARGETS as mhsa)
+// but that this machine's CPU cannot run, one name per line.
+#include <hwy/targets.h>
+
+#include <cstdint>
+#include <cstdio>
+
+int main() {
+  int64_t lacking = HWY_TARGETS & ~hwy::SupportedTargets();
+  for (; lacking != 0; lacking &= lacking - 1) {
+    std::printf("%s\n", hwy::TargetName(lacking & -lacking));
+  }
+  return 0;
+}
