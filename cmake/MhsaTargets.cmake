@@ -10,8 +10,8 @@
 #   presets): the build leaves out the targets that the CPU configuring it
 #   cannot run. An instrumented build exists to run its code, and code the
 #   CPU cannot run is only compiled, which the default build does too (with
-#   the same warnings as errors). On a CPU without AVX-512 this halves the
-#   sanitizer builds' compile time: AVX3 is the largest target (gcc's ASan +
+#   the same warnings as errors). On a CPU without AVX-512 that is AVX3,
+#   the largest target: half of the kernels' largest file (gcc's ASan +
 #   UBSan build of attention.cc: 175 s with it, 83 s without, on a Zen 3).
 #   On a CPU that runs every target nothing is left out. The build still
 #   runs on a better CPU, served by its best target that was compiled.
