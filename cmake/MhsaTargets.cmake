@@ -28,14 +28,10 @@ if(MHSA_RUNNABLE_TARGETS_ONLY)
     message(FATAL_ERROR "MHSA_RUNNABLE_TARGETS_ONLY needs to run a program on the build's "
                         "CPU; a cross build (CMAKE_CROSSCOMPILING) cannot")
   endif()
-  set(mhsa_probe_definitions)
-  if(mhsa_disabled_targets)
-    list(JOIN mhsa_disabled_targets "|" mhsa_joined)
-    set(mhsa_probe_definitions "-DHWY_DISABLED_TARGETS=(${mhsa_joined})")
-  endif()
+  # The probe sees Highway's default set: a target it reports that is left
+  # out already (SVE on an Arm CPU without it) is left out once.
   try_run(mhsa_probe_exit mhsa_probe_compiled
           ${CMAKE_BINARY_DIR}/mhsa_runnable_targets ${CMAKE_CURRENT_LIST_DIR}/runnable_targets.cc
-          COMPILE_DEFINITIONS ${mhsa_probe_definitions}
           LINK_LIBRARIES hwy::hwy
           CXX_STANDARD 17
           COMPILE_OUTPUT_VARIABLE mhsa_probe_compile_output
@@ -51,6 +47,7 @@ if(MHSA_RUNNABLE_TARGETS_ONLY)
     message(STATUS "mhsa: this CPU cannot run ${mhsa_joined}; left out of this build")
     list(TRANSFORM mhsa_probe_lacking PREPEND HWY_)
     list(APPEND mhsa_disabled_targets ${mhsa_probe_lacking})
+    list(REMOVE_DUPLICATES mhsa_disabled_targets)
   else()
     message(STATUS "mhsa: this CPU runs every SIMD target; all are built")
   endif()

@@ -1,7 +1,7 @@
 // Run at configure time when MHSA_RUNNABLE_TARGETS_ONLY is on
-// (cmake/MhsaTargets.cmake): prints the Highway targets that this build
-// would compile (HWY_TARGETS, with the same HWY_DISABLED_TARGETS as mhsa)
-// but that this machine's CPU cannot run, one name per line.
+// (cmake/MhsaTargets.cmake): prints the Highway targets that a build with
+// Highway's default set would compile (HWY_TARGETS) but that this machine's
+// CPU cannot run, one name per line.
 #include <hwy/targets.h>
 
 #include <cstdint>
