@@ -43,15 +43,15 @@ using VF = hn::Vec<DF>;
 // broadcasts must fit the register file (checked below):
 //   AVX-512, 32 zmm: 12 x 2 = 24 accumulators, 2 B vectors, broadcasts fused
 //     into the FMA as memory operands;
-//   AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector
-//     (a GEMM tile of 6 rows x 2 vectors, a panel taken in two halves so
-//     that each B line feeds 6 rows, was measured on a Zen 3, bitwise the
-//     same C: peak_bench's TileCeiling at k = 64 1.1-1.25x faster, yet
-//     slower in gemm_bench, 2 threads interleaved: q·kᵀ 1024x1024x64
-//     1.05-1.1x; 1024^3 1.1-1.2x reading A in place (6 rows 4 KiB apart)
-//     and 1.1x packing each tile's 6 rows; the projections 1.1-1.25x
-//     packed, even in place. Asking for the second half's lines with the
-//     first's did not help);
+//   AVX2, 16 ymm: 3 x 4 = 12 accumulators, 3 broadcasts, 1 B vector.
+//     Measured on a Zen 3 and not taken: a GEMM tile of 6 rows x 2
+//     vectors, each panel in two halves so that a B line feeds 6 rows
+//     (bitwise the same C). Alone in cache it was 1.1-1.25x faster
+//     (TileCeiling, k = 64), but in gemm_bench (2 threads, interleaved)
+//     slower: q·kᵀ 1024x1024x64 1.05-1.1x; 1024^3 1.1-1.2x with A read in
+//     place (6 rows 4 KiB apart) or packed tile by tile; the projections
+//     even with A in place, 1.1-1.25x slower packed. Prefetching both
+//     halves' lines with the first did not change that;
 //   NEON, 32 q: 3 x 8 = 24 accumulators, 3 broadcasts, 1 B vector;
 //   SSE4/SSSE3 (no FMA, 4 lanes): 8 accumulators for one row; SCALAR: 1.
 inline constexpr size_t kMR = kFamily == Family::kAvx512                             ? 12
