@@ -22,7 +22,7 @@ namespace HWY_NAMESPACE {
 enum class Family {
   kAvx512,  // x86 AVX3 and better (lower Highway bits): 32 zmm, FMA
   kAvx2,    // 16 ymm, FMA
-  kNeon,    // AArch64 NEON (SVE is disabled, src/CMakeLists.txt): 32 q, FMA
+  kNeon,    // AArch64 NEON (SVE is left out, cmake/MhsaTargets.cmake): 32 q, FMA
   kNarrow,  // SSE4, SSSE3, EMU128: 16 four-lane registers, no FMA
   kScalar,  // one lane: the compiler's registers, not ours
 };
